@@ -1,0 +1,58 @@
+package common
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"time"
+)
+
+// The process logger writes one line per event to stdout for journald, each
+// with a stable prefix ([SYS], [INFO], [WARN], [ERR]) so operators can grep.
+// It is a process singleton by nature (there is one stdout); tests swap the
+// writer with SetLogOutput.
+var (
+	logMu  sync.Mutex
+	logOut io.Writer = os.Stdout
+)
+
+// SetLogOutput redirects the process log and returns a function restoring it.
+func SetLogOutput(w io.Writer) (restore func()) {
+	logMu.Lock()
+	prev := logOut
+	logOut = w
+	logMu.Unlock()
+	return func() {
+		logMu.Lock()
+		logOut = prev
+		logMu.Unlock()
+	}
+}
+
+func logLine(prefix, format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	ts := time.Now().Format("2006/01/02 - 15:04:05")
+	logMu.Lock()
+	fmt.Fprintf(logOut, "%s %s | %s\n", prefix, ts, msg)
+	logMu.Unlock()
+}
+
+// SysLog logs a start-up, shutdown or configuration fact.
+func SysLog(format string, args ...any) { logLine("[SYS]", format, args...) }
+
+// Info logs a routine event.
+func Info(format string, args ...any) { logLine("[INFO]", format, args...) }
+
+// Warn logs something an operator should look at.
+func Warn(format string, args ...any) { logLine("[WARN]", format, args...) }
+
+// Error logs a failure.
+func Error(format string, args ...any) { logLine("[ERR]", format, args...) }
+
+// LogRaw writes a preformatted line (the access log) under the log lock.
+func LogRaw(line string) {
+	logMu.Lock()
+	io.WriteString(logOut, line)
+	logMu.Unlock()
+}

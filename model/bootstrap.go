@@ -1,0 +1,74 @@
+package model
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+	"gorm.io/gorm"
+
+	"one-api/common"
+)
+
+// RootCredentials are the root user's secrets chosen at first start.
+type RootCredentials struct {
+	Password    string
+	AccessToken string
+	TokenKey    string // relay key without "sk-"; empty when none was created
+	Generated   bool   // Password and AccessToken were generated, not configured
+}
+
+// BootstrapRoot creates the root user when the users table is empty, from the
+// INITIAL_ROOT_* values or with strong random ones. It returns nil, nil when
+// users already exist.
+func (s *Store) BootstrapRoot(ctx context.Context, password, accessToken, tokenKey string) (*RootCredentials, error) {
+	var n int64
+	if err := s.DB.WithContext(ctx).Model(&User{}).Count(&n).Error; err != nil {
+		return nil, fmt.Errorf("count users: %w", err)
+	}
+	if n > 0 {
+		return nil, nil
+	}
+	creds := &RootCredentials{Password: password, AccessToken: accessToken, TokenKey: tokenKey}
+	if creds.Password == "" {
+		creds.Password = common.RandomString(20)
+		creds.Generated = true
+	}
+	if creds.AccessToken == "" {
+		creds.AccessToken = common.RandomString(32)
+		creds.Generated = true
+	}
+	if len(creds.AccessToken) > 32 {
+		return nil, errors.New("INITIAL_ROOT_ACCESS_TOKEN must be at most 32 characters")
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte(creds.Password), bcrypt.DefaultCost)
+	if err != nil {
+		return nil, fmt.Errorf("hash root password: %w", err)
+	}
+	root := &User{
+		Username: "root", Password: string(hash), DisplayName: "Root User", Role: RoleRoot,
+		Status: UserEnabled, Quota: 500000000000000, AccessToken: creds.AccessToken,
+		Group: "default", AffCode: common.RandomString(4),
+	}
+	err = s.DB.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Create(root).Error; err != nil {
+			return fmt.Errorf("create root user: %w", err)
+		}
+		if creds.TokenKey == "" {
+			return nil
+		}
+		now := time.Now().Unix()
+		tok := &Token{UserID: root.ID, Key: creds.TokenKey, Status: TokenEnabled, Name: "Initial Root Token",
+			CreatedTime: now, AccessedTime: now, ExpiredTime: -1, UnlimitedQuota: true}
+		if err := tx.Create(tok).Error; err != nil {
+			return fmt.Errorf("create root token: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return creds, nil
+}

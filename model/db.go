@@ -1,0 +1,148 @@
+// Package model is the gateway's store: one-api's tables as gorm models, the
+// database set-up for SQLite, PostgreSQL and MySQL, and the small interfaces
+// the relay path goes through (TokenStore, QuotaLedger, LogSink) so that
+// caching and batching can be slotted in without touching the relay.
+package model
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"gorm.io/driver/mysql"
+	"gorm.io/driver/postgres"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+
+	"one-api/common"
+)
+
+// Store owns the database handles. LogDB is DB unless LOG_SQL_DSN moves logs
+// to a database of their own.
+type Store struct {
+	DB      *gorm.DB
+	LogDB   *gorm.DB
+	Dialect string
+	// SQLitePath is the database file when Dialect is "sqlite".
+	SQLitePath string
+	sqlite     *common.SQLiteConfig
+}
+
+// OpenConfig is what Open needs from the configuration.
+type OpenConfig struct {
+	SQLitePath     string
+	SQLDSN         string
+	LogSQLDSN      string
+	SQLite         common.SQLiteConfig
+	SQLMaxOpen     int
+	SQLMaxIdle     int
+	SQLMaxLifetime time.Duration
+}
+
+// OpenConfigFrom extracts the store's part of the configuration.
+func OpenConfigFrom(c *common.Config) OpenConfig {
+	return OpenConfig{
+		SQLitePath: c.SQLitePath, SQLDSN: c.SQLDSN, LogSQLDSN: c.LogSQLDSN, SQLite: c.SQLite,
+		SQLMaxOpen: c.SQLMaxOpen, SQLMaxIdle: c.SQLMaxIdle, SQLMaxLifetime: c.SQLMaxLifetime,
+	}
+}
+
+func gormConfig() *gorm.Config {
+	return &gorm.Config{
+		Logger:                 logger.Discard,
+		SkipDefaultTransaction: true,
+		PrepareStmt:            false,
+	}
+}
+
+// Open connects to the configured database. It does not migrate.
+func Open(cfg OpenConfig) (*Store, error) {
+	s := &Store{Dialect: common.DialectOf(cfg.SQLDSN)}
+	var err error
+	switch s.Dialect {
+	case "sqlite":
+		s.SQLitePath = cfg.SQLitePath
+		sc := cfg.SQLite
+		s.sqlite = &sc
+		s.DB, err = openSQLite(cfg.SQLitePath, cfg.SQLite, gormConfig())
+	default:
+		s.DB, err = openSQL(cfg.SQLDSN, cfg)
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.LogDB = s.DB
+	if cfg.LogSQLDSN != "" {
+		if common.DialectOf(cfg.LogSQLDSN) == "sqlite" {
+			return nil, errors.New("open log database: LOG_SQL_DSN must be a PostgreSQL or MySQL DSN")
+		}
+		if s.LogDB, err = openSQL(cfg.LogSQLDSN, cfg); err != nil {
+			return nil, fmt.Errorf("open log database: %w", err)
+		}
+	}
+	return s, nil
+}
+
+func openSQL(dsn string, cfg OpenConfig) (*gorm.DB, error) {
+	var dial gorm.Dialector
+	switch common.DialectOf(dsn) {
+	case "postgres":
+		dial = postgres.New(postgres.Config{DSN: dsn, PreferSimpleProtocol: true})
+	default:
+		dial = mysql.Open(dsn)
+	}
+	db, err := gorm.Open(dial, gormConfig())
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", common.DialectOf(dsn), err)
+	}
+	sqlDB, err := db.DB()
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", common.DialectOf(dsn), err)
+	}
+	sqlDB.SetMaxOpenConns(cfg.SQLMaxOpen)
+	sqlDB.SetMaxIdleConns(cfg.SQLMaxIdle)
+	sqlDB.SetConnMaxLifetime(cfg.SQLMaxLifetime)
+	return db, nil
+}
+
+// Migrate creates missing tables and columns. It only adds: a one-api
+// database opens unchanged.
+func (s *Store) Migrate(ctx context.Context) error {
+	db := s.DB.WithContext(ctx)
+	if err := db.AutoMigrate(&Channel{}, &Token{}, &User{}, &Option{}, &Redemption{}, &Ability{}); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	if err := s.LogDB.WithContext(ctx).AutoMigrate(&Log{}); err != nil {
+		return fmt.Errorf("migrate logs: %w", err)
+	}
+	return nil
+}
+
+// Ping checks that the database answers (readiness).
+func (s *Store) Ping(ctx context.Context) error {
+	sqlDB, err := s.DB.DB()
+	if err != nil {
+		return err
+	}
+	return sqlDB.PingContext(ctx)
+}
+
+// Close checkpoints SQLite's WAL and closes every handle.
+func (s *Store) Close() error {
+	var errs []error
+	if s.Dialect == "sqlite" {
+		if err := checkpointSQLite(s.DB); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if s.LogDB != s.DB {
+		if sqlDB, err := s.LogDB.DB(); err == nil {
+			errs = append(errs, sqlDB.Close())
+		}
+	}
+	if sqlDB, err := s.DB.DB(); err == nil {
+		errs = append(errs, sqlDB.Close())
+	}
+	return errors.Join(errs...)
+}

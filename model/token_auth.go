@@ -1,0 +1,54 @@
+package model
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+)
+
+// GetTokenAuth implements TokenStore with one joined query.
+func (s *Store) GetTokenAuth(ctx context.Context, key string) (*TokenAuth, error) {
+	if key == "" {
+		return nil, ErrTokenNotFound
+	}
+	var row struct {
+		Token
+		Username   string
+		UserStatus int
+		Role       int
+		UserGroup  string
+		UserQuota  int64
+	}
+	err := s.DB.WithContext(ctx).Table("tokens").
+		Select("tokens.*, users.username AS username, users.status AS user_status, users.role AS role, users." + quoteCol(s.DB, "group") + " AS user_group, users.quota AS user_quota").
+		Joins("JOIN users ON users.id = tokens.user_id").
+		Where(clause.Eq{Column: clause.Column{Table: "tokens", Name: "key"}, Value: key}).
+		Take(&row).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil, ErrTokenNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get token: %w", err)
+	}
+	a := &TokenAuth{
+		TokenID: row.ID, Name: row.Name, Status: row.Status, ExpiredTime: row.ExpiredTime,
+		RemainQuota: row.RemainQuota, Unlimited: row.UnlimitedQuota,
+		UserID: row.UserID, Username: row.Username, UserStatus: row.UserStatus, Role: row.Role,
+		Group: row.UserGroup, UserQuota: row.UserQuota,
+	}
+	if row.Models != nil {
+		a.Models = *row.Models
+	}
+	if row.Subnet != nil {
+		a.Subnet = *row.Subnet
+	}
+	return a, nil
+}
+
+// quoteCol quotes a reserved column name for the dialect in use.
+func quoteCol(db *gorm.DB, name string) string {
+	return db.Statement.Quote(name)
+}
