@@ -3,6 +3,9 @@
 package router
 
 import (
+	"net/http"
+	"strings"
+
 	"github.com/gin-gonic/gin"
 )
 
@@ -20,10 +23,27 @@ func New(d Deps) *gin.Engine {
 	gin.SetMode(d.GinMode)
 	e := gin.New()
 	e.RedirectTrailingSlash = false
-	e.HandleMethodNotAllowed = false
+	e.RedirectFixedPath = false
 	e.Use(d.Global...)
 	for _, r := range d.Register {
 		r(e)
 	}
+	e.NoRoute(notFound)
 	return e
+}
+
+// notFound answers in the caller's dialect: OpenAI's error object under /v1,
+// one-api's envelope elsewhere.
+func notFound(c *gin.Context) {
+	path := c.Request.URL.Path
+	if strings.HasPrefix(path, "/v1/") || path == "/v1" {
+		c.JSON(http.StatusNotFound, gin.H{"error": gin.H{
+			"message": "Invalid URL (" + c.Request.Method + " " + path + ")",
+			"type":    "invalid_request_error",
+			"param":   "",
+			"code":    "unknown_url",
+		}})
+		return
+	}
+	c.JSON(http.StatusNotFound, gin.H{"success": false, "message": "not found: " + path, "data": nil})
 }
