@@ -135,8 +135,8 @@ func counterValue(m *dto.Metric) float64 {
 	return m.GetUntyped().GetValue()
 }
 
-func gaugeValue(m *dto.Metric) float64     { return m.GetGauge().GetValue() }
-func histCount(m *dto.Metric) float64 { return float64(m.GetHistogram().GetSampleCount()) }
+func gaugeValue(m *dto.Metric) float64 { return m.GetGauge().GetValue() }
+func histCount(m *dto.Metric) float64  { return float64(m.GetHistogram().GetSampleCount()) }
 
 func TestModelLabelCap(t *testing.T) {
 	p := newTestPrometheus(t, 3)

@@ -1,34 +1,323 @@
 package model
 
 import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
 	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
 
+	"github.com/mattn/go-sqlite3"
 	"gorm.io/driver/sqlite"
 	"gorm.io/gorm"
 
 	"one-api/common"
 )
 
-// openSQLite opens the SQLite file with every pooled connection set up alike.
+// sqlitePragmas are the settings we apply, read back, log and report, in the
+// order the spec lists them.
+var sqlitePragmas = []string{
+	"journal_mode", "synchronous", "cache_size", "mmap_size",
+	"temp_store", "busy_timeout", "wal_autocheckpoint", "foreign_keys",
+}
+
+// maxProbeConns bounds how many pooled connections are checked out at once
+// to verify the per-connection PRAGMAs (start-up and /api/metrics/db).
+const maxProbeConns = 8
+
+// pragma is one setting in display form: the value as the operator writes it
+// and as the log shows it (WAL, NORMAL, MEMORY, OFF, -64000).
+type pragma struct{ name, value string }
+
+// wantedPragmas lists what the configuration asks for. With optimizations off
+// it is SQLite's defaults plus busy_timeout, as one-api ran, except that
+// explicitly set journal mode and synchronous still apply (patchset.md, so
+// that SQLITE_JOURNAL_MODE=DELETE can take a WAL file back to rollback mode).
+func wantedPragmas(cfg common.SQLiteConfig) []pragma {
+	if !cfg.OptimizeEnabled {
+		// mattn/go-sqlite3 sets synchronous=NORMAL on every connection unless
+		// told otherwise; SQLite's own default is FULL, so say so explicitly.
+		sync := "FULL"
+		if cfg.SynchronousSet {
+			sync = cfg.Synchronous
+		}
+		p := []pragma{{"synchronous", sync}, {"busy_timeout", strconv.Itoa(cfg.BusyTimeout)}}
+		if cfg.JournalModeSet {
+			p = append([]pragma{{"journal_mode", cfg.JournalMode}}, p...)
+		}
+		return p
+	}
+	return []pragma{
+		{"journal_mode", cfg.JournalMode},
+		{"synchronous", cfg.Synchronous},
+		{"cache_size", strconv.Itoa(cfg.CacheSize)},
+		{"mmap_size", strconv.FormatInt(cfg.MmapSize, 10)},
+		{"temp_store", cfg.TempStore},
+		{"busy_timeout", strconv.Itoa(cfg.BusyTimeout)},
+		{"wal_autocheckpoint", strconv.Itoa(cfg.WALAutoCheckpoint)},
+		{"foreign_keys", onOff(cfg.ForeignKeys)},
+	}
+}
+
+// sqliteDSN carries what mattn/go-sqlite3 applies itself on every new
+// connection: busy_timeout (set before anything else, so the remaining
+// PRAGMAs already wait on a lock instead of failing), synchronous (which the
+// driver would otherwise force to NORMAL) and BEGIN IMMEDIATE for
+// transactions (see docs/sqlite.md, "Locking").
+func sqliteDSN(path string, want []pragma) string {
+	q := url.Values{"_txlock": {"immediate"}}
+	for _, p := range want {
+		switch p.name {
+		case "busy_timeout":
+			q.Set("_busy_timeout", p.value)
+		case "synchronous":
+			q.Set("_synchronous", p.value)
+		}
+	}
+	return path + "?" + q.Encode()
+}
+
+// connectHook runs the PRAGMAs that have no DSN parameter on each new pooled
+// connection. A failed journal_mode switch (another process holds the file
+// open in WAL mode) does not fail the connection: the read-back after open
+// reports it with a [WARN].
+func connectHook(want []pragma) func(*sqlite3.SQLiteConn) error {
+	var stmts []string
+	for _, p := range want {
+		if p.name != "busy_timeout" && p.name != "synchronous" {
+			stmts = append(stmts, fmt.Sprintf("PRAGMA %s = %s", p.name, p.value))
+		}
+	}
+	return func(c *sqlite3.SQLiteConn) error {
+		for _, s := range stmts {
+			_, err := c.Exec(s, nil)
+			if err != nil && !strings.HasPrefix(s, "PRAGMA journal_mode") {
+				return fmt.Errorf("%s: %w", s, err)
+			}
+		}
+		return nil
+	}
+}
+
+// sqliteConnector opens connections through a driver value of our own, so
+// the connect hook needs no process-wide sql.Register (which panics on a
+// duplicate name and would leak one registration per configuration).
+type sqliteConnector struct {
+	drv *sqlite3.SQLiteDriver
+	dsn string
+}
+
+func (c sqliteConnector) Connect(context.Context) (driver.Conn, error) { return c.drv.Open(c.dsn) }
+func (c sqliteConnector) Driver() driver.Driver                        { return c.drv }
+
+// openSQLite opens the SQLite file with every pooled connection set up alike,
+// then reads the settings back and logs them.
 func openSQLite(path string, cfg common.SQLiteConfig, gcfg *gorm.Config) (*gorm.DB, error) {
-	dsn := fmt.Sprintf("file:%s?_busy_timeout=%d&_txlock=immediate&_journal_mode=%s&_synchronous=%s", path, cfg.BusyTimeout, cfg.JournalMode, cfg.Synchronous)
-	db, err := gorm.Open(sqlite.Open(dsn), gcfg)
-	if err != nil {
-		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	if path == "" || strings.ContainsRune(path, '?') {
+		return nil, fmt.Errorf("open sqlite: SQLITE_PATH %q must be a plain file path", path)
 	}
-	sqlDB, err := db.DB()
-	if err != nil {
-		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
-	}
+	want := wantedPragmas(cfg)
+	sqlDB := sql.OpenDB(sqliteConnector{
+		drv: &sqlite3.SQLiteDriver{ConnectHook: connectHook(want)},
+		dsn: sqliteDSN(path, want),
+	})
 	sqlDB.SetMaxOpenConns(cfg.MaxOpenConns)
 	sqlDB.SetMaxIdleConns(cfg.MaxIdleConns)
+	db, err := gorm.Open(sqlite.New(sqlite.Config{Conn: sqlDB}), gcfg)
+	if err != nil {
+		sqlDB.Close()
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+
+	if cfg.OptimizeEnabled {
+		common.SysLog("applying SQLite optimizations for single-user workload")
+	} else {
+		common.SysLog("SQLite optimizations disabled (SQLITE_OPTIMIZE_ENABLED=false): SQLite defaults plus busy_timeout%s", explicitNote(cfg))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	probe, err := probePragmas(ctx, sqlDB, cfg)
+	if err != nil {
+		sqlDB.Close()
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	for _, name := range sqlitePragmas {
+		common.SysLog("SQLite PRAGMA: %s = %s", name, probe.values[name])
+	}
+	for _, m := range probe.mismatches {
+		common.Warn("SQLite %s", m)
+	}
+	if w := walWarning(cfg, probe.values["journal_mode"]); w != "" {
+		common.Warn("%s", w)
+	}
 	return db, nil
 }
 
-// checkpointSQLite folds the WAL back into the database file on a clean stop.
+func explicitNote(cfg common.SQLiteConfig) string {
+	var set []string
+	if cfg.JournalModeSet {
+		set = append(set, "SQLITE_JOURNAL_MODE="+cfg.JournalMode)
+	}
+	if cfg.SynchronousSet {
+		set = append(set, "SQLITE_SYNCHRONOUS="+cfg.Synchronous)
+	}
+	if len(set) == 0 {
+		return ""
+	}
+	return "; explicitly set: " + strings.Join(set, ", ")
+}
+
+// walWarning explains a WAL file the configuration did not ask for: journal
+// mode is the one setting stored in the file, so it outlives the .env line
+// that set it.
+func walWarning(cfg common.SQLiteConfig, got string) string {
+	if got != "WAL" {
+		return ""
+	}
+	switch {
+	case cfg.JournalModeSet && cfg.JournalMode != "WAL":
+		return fmt.Sprintf("SQLite database is in WAL mode but SQLITE_JOURNAL_MODE=%s: could not switch (another process has the file open?); stop every user of the file and restart", cfg.JournalMode)
+	case !cfg.OptimizeEnabled && !cfg.JournalModeSet:
+		return "SQLite database is in WAL mode (stored in the file by an earlier run); SQLITE_OPTIMIZE_ENABLED=false leaves it so: set SQLITE_JOURNAL_MODE=DELETE to go back to rollback mode"
+	}
+	return ""
+}
+
+// pragmaProbe is the settings as seen on several pooled connections.
+type pragmaProbe struct {
+	values     map[string]string // first connection
+	conns      int               // connections checked
+	mismatches []string          // values differing from the configuration or between connections
+}
+
+// probePragmas checks out up to maxProbeConns connections at once (so they
+// are distinct), reads every PRAGMA on each and compares. Only the first
+// checkout must succeed: when traffic holds the rest, fewer are checked.
+func probePragmas(ctx context.Context, sqlDB *sql.DB, cfg common.SQLiteConfig) (pragmaProbe, error) {
+	var conns []*sql.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for i := 0; i < min(cfg.MaxOpenConns, maxProbeConns); i++ {
+		c, err := checkout(ctx, sqlDB, i == 0)
+		if err != nil {
+			if i == 0 {
+				return pragmaProbe{}, fmt.Errorf("read PRAGMAs: %w", err)
+			}
+			break
+		}
+		conns = append(conns, c)
+	}
+
+	want := map[string]string{}
+	for _, p := range wantedPragmas(cfg) {
+		want[p.name] = strings.ToUpper(p.value)
+	}
+	pr := pragmaProbe{conns: len(conns)}
+	// One line per (PRAGMA, value) naming the connections that have it, so a
+	// file stuck in WAL gives one warning, not one per connection.
+	type key struct{ name, got string }
+	var order []key
+	where := map[key][]string{}
+	for i, c := range conns {
+		vals, err := readPragmas(ctx, c)
+		if err != nil {
+			return pragmaProbe{}, fmt.Errorf("read PRAGMAs on connection %d: %w", i+1, err)
+		}
+		if i == 0 {
+			pr.values = vals
+		}
+		for _, name := range sqlitePragmas {
+			ref, configured := want[name]
+			if !configured {
+				ref = pr.values[name]
+			}
+			if k := (key{name, vals[name]}); k.got != ref {
+				if where[k] == nil {
+					order = append(order, k)
+				}
+				where[k] = append(where[k], strconv.Itoa(i+1))
+			}
+		}
+	}
+	for _, k := range order {
+		ref := "configured " + want[k.name]
+		if _, ok := want[k.name]; !ok {
+			ref = pr.values[k.name] + " on connection 1"
+		}
+		pr.mismatches = append(pr.mismatches, fmt.Sprintf("PRAGMA %s = %s on connection %s of %d, %s",
+			k.name, k.got, strings.Join(where[k], ","), pr.conns, ref))
+	}
+	return pr, nil
+}
+
+// checkout takes one connection from the pool. Beyond the first, it waits at
+// most a second: a busy pool means fewer connections checked, not a stall.
+func checkout(ctx context.Context, sqlDB *sql.DB, first bool) (*sql.Conn, error) {
+	if first {
+		return sqlDB.Conn(ctx)
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	return sqlDB.Conn(ctx)
+}
+
+// readPragmas reads every PRAGMA on one connection, in display form.
+func readPragmas(ctx context.Context, c *sql.Conn) (map[string]string, error) {
+	vals := make(map[string]string, len(sqlitePragmas))
+	for _, name := range sqlitePragmas {
+		var raw string
+		if err := c.QueryRowContext(ctx, "PRAGMA "+name).Scan(&raw); err != nil {
+			return nil, fmt.Errorf("PRAGMA %s: %w", name, err)
+		}
+		vals[name] = displayPragma(name, raw)
+	}
+	return vals, nil
+}
+
+// displayPragma maps SQLite's answer to the form the configuration uses:
+// PRAGMA synchronous answers 1, the operator wrote NORMAL.
+func displayPragma(name, raw string) string {
+	names := map[string][]string{
+		"synchronous":  {"OFF", "NORMAL", "FULL", "EXTRA"},
+		"temp_store":   {"DEFAULT", "FILE", "MEMORY"},
+		"foreign_keys": {"OFF", "ON"},
+	}[name]
+	if names == nil {
+		return strings.ToUpper(raw)
+	}
+	if i, err := strconv.Atoi(raw); err == nil && i >= 0 && i < len(names) {
+		return names[i]
+	}
+	return raw
+}
+
+func onOff(b bool) string {
+	if b {
+		return "ON"
+	}
+	return "OFF"
+}
+
+// errCheckpointBusy means readers kept the WAL from being truncated.
+var errCheckpointBusy = errors.New("wal checkpoint incomplete: database busy")
+
+// checkpointSQLite folds the WAL back into the database file and truncates
+// it on a clean stop, so the -wal file is empty and the .db alone is a
+// complete copy. In rollback journal modes it does nothing.
 func checkpointSQLite(db *gorm.DB) error {
-	if err := db.Exec("PRAGMA wal_checkpoint(TRUNCATE)").Error; err != nil {
+	var busy, logPages, done int
+	if err := db.Raw("PRAGMA wal_checkpoint(TRUNCATE)").Row().Scan(&busy, &logPages, &done); err != nil {
 		return fmt.Errorf("wal checkpoint: %w", err)
+	}
+	if busy != 0 {
+		return fmt.Errorf("%w (%d of %d pages checkpointed)", errCheckpointBusy, done, logPages)
 	}
 	return nil
 }

@@ -1,0 +1,220 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"one-api/bench/gateway"
+)
+
+type armKind int
+
+const (
+	kindDirect armKind = iota
+	kindProxy
+	kindGateway
+	kindExternal
+)
+
+// Arm is one way of reaching the mock.
+type Arm struct {
+	Name  string
+	Label string
+	Kind  armKind
+	Env   []string // gateway arms
+	// Settle: the arm defers writes (batched logs and quota), so CPU and DB
+	// statements are read only after they had time to be flushed.
+	Settle bool
+}
+
+// Gateway environments. C is the seed's aggressive profile
+// (patchset.md, Profiles) with consume logs kept on so lost logs can be
+// counted, pprof off so it is not a second listener, and the access log off
+// as a production deployment behind a load balancer would run. D is the
+// seed's rollback .env plus the two PRAGMAs the rollback section names.
+var (
+	envOptimized = []string{
+		"SQLITE_JOURNAL_MODE=WAL", "SQLITE_SYNCHRONOUS=NORMAL", "SQLITE_CACHE_SIZE=-128000", "SQLITE_MMAP_SIZE=536870912",
+		"LOCAL_CACHE_ENABLED=true", "LOCAL_CACHE_TTL=120",
+		"LOG_BATCH_ENABLED=true", "LOG_BATCH_SIZE=100", "LOG_CONSUME_ENABLED=true",
+		"BATCH_UPDATE_ENABLED=true",
+		"HTTP_KEEPALIVE=120", "HTTP_MAX_IDLE_CONNS=200",
+		"METRICS_ENABLED=true", "ACCESS_LOG_ENABLED=false", "PPROF_ENABLED=false",
+	}
+	envRollback = []string{
+		"SQLITE_OPTIMIZE_ENABLED=false", "SQLITE_JOURNAL_MODE=DELETE", "SQLITE_SYNCHRONOUS=FULL",
+		"LOCAL_CACHE_ENABLED=false", "LOG_BATCH_ENABLED=false", "BATCH_UPDATE_ENABLED=false",
+		"METRICS_ENABLED=false", "PPROF_ENABLED=false",
+	}
+)
+
+var allArms = map[string]Arm{
+	"A": {Name: "A", Label: "direct to mock", Kind: kindDirect},
+	"B": {Name: "B", Label: "bare ReverseProxy", Kind: kindProxy},
+	"C": {Name: "C", Label: "gateway optimized", Kind: kindGateway, Env: envOptimized, Settle: true},
+	"D": {Name: "D", Label: "gateway rollback", Kind: kindGateway, Env: envRollback},
+	"E": {Name: "E", Label: "external gateway", Kind: kindExternal},
+}
+
+// armsFor is the rotation order given by -arms.
+func armsFor(o Options) ([]Arm, error) {
+	var out []Arm
+	seen := map[string]bool{}
+	for f := range strings.SplitSeq(o.Arms, ",") {
+		name := strings.ToUpper(strings.TrimSpace(f))
+		a, ok := allArms[name]
+		if !ok {
+			return nil, fmt.Errorf("-arms: unknown arm %q (want A, B, C, D, E)", f)
+		}
+		if seen[name] {
+			continue
+		}
+		if a.Kind == kindExternal && o.ExternalURL == "" {
+			return nil, errors.New("-arms: E needs -external-url")
+		}
+		seen[name] = true
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+// countArm is D with metrics on, run once only to count D's statements.
+func countArm(d Arm) Arm {
+	d.Name, d.Label = "D*", "gateway rollback + metrics (statement count only)"
+	d.Env = append(append([]string{}, d.Env...), "METRICS_ENABLED=true")
+	return d
+}
+
+// instance is one running arm.
+type instance struct {
+	arm     Arm
+	baseURL string
+	key     string
+	pid     int // 0: no process of its own to measure
+	gw      *gateway.Process
+	proxy   *child
+}
+
+// env is what every arm needs from the run.
+type env struct {
+	opts       Options
+	mockURL    string
+	self       string // this binary, for the proxy child
+	gatewayBin string
+	tmp        string
+	pinArm     string // taskset CPU list for arm processes, "" = unpinned
+}
+
+func startArm(ctx context.Context, e *env, a Arm, round int) (*instance, error) {
+	in := &instance{arm: a}
+	switch a.Kind {
+	case kindDirect:
+		in.baseURL = e.mockURL
+	case kindExternal:
+		in.baseURL, in.key, in.pid = strings.TrimRight(e.opts.ExternalURL, "/"), e.opts.ExternalKey, e.opts.ExternalPID
+	case kindProxy:
+		c, err := startProxy(ctx, e)
+		if err != nil {
+			return nil, err
+		}
+		in.proxy, in.baseURL, in.pid = c, c.url, c.pid()
+	case kindGateway:
+		dir := filepath.Join(e.tmp, fmt.Sprintf("%s-round%d", strings.ReplaceAll(a.Name, "*", "-count"), round))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("arm %s: %w", a.Name, err)
+		}
+		gw, err := gateway.Start(ctx, gateway.Config{Bin: e.gatewayBin, Dir: dir, Env: a.Env, Pin: e.pinArm})
+		if err != nil {
+			return nil, fmt.Errorf("arm %s: %w", a.Name, err)
+		}
+		if err := gw.Setup(ctx, e.mockURL, e.opts.Model); err != nil {
+			gw.Kill()
+			return nil, fmt.Errorf("arm %s: setup: %w\n%s", a.Name, err, gw.LogTail(1024))
+		}
+		if err := gw.Probe(ctx, chatBody(e.opts.Model, false), 10*time.Second); err != nil {
+			gw.Kill()
+			return nil, fmt.Errorf("arm %s: %w\n%s", a.Name, err, gw.LogTail(1024))
+		}
+		in.gw, in.baseURL, in.key, in.pid = gw, gw.BaseURL, gw.Key, gw.Pid()
+	}
+	return in, nil
+}
+
+// chatBody is the request every step sends; max_tokens keeps the gateway's
+// pre-consumed quota small and fixed.
+func chatBody(model string, stream bool) []byte {
+	s := ""
+	if stream {
+		s = `,"stream":true,"stream_options":{"include_usage":true}`
+	}
+	return fmt.Appendf(nil, `{"model":%q,"messages":[{"role":"user","content":"Say hello to the benchmark."}],"max_tokens":64%s}`, model, s)
+}
+
+// child is a helper process of this binary (the bare proxy).
+type child struct {
+	cmd    *exec.Cmd
+	url    string
+	exited chan struct{}
+}
+
+func (c *child) pid() int { return c.cmd.Process.Pid }
+
+func startProxy(ctx context.Context, e *env) (*child, error) {
+	port, err := gateway.FreePort()
+	if err != nil {
+		return nil, err
+	}
+	args := []string{"-role=proxy", "-target", e.mockURL, "-listen", fmt.Sprintf("127.0.0.1:%d", port)}
+	name := e.self
+	if e.pinArm != "" {
+		name, args = "taskset", append([]string{"-c", e.pinArm, e.self}, args...)
+	}
+	c := &child{cmd: exec.Command(name, args...), url: fmt.Sprintf("http://127.0.0.1:%d", port), exited: make(chan struct{})}
+	c.cmd.Stderr = os.Stderr
+	if err := c.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start proxy: %w", err)
+	}
+	go func() {
+		_ = c.cmd.Wait()
+		close(c.exited)
+	}()
+	client := &http.Client{Timeout: time.Second}
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if resp, err := client.Get(c.url + "/v1/models"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return c, nil
+			}
+		}
+		select {
+		case <-c.exited:
+			return nil, fmt.Errorf("proxy exited during start-up: %s", c.cmd.ProcessState)
+		case <-ctx.Done():
+			c.stop(time.Second)
+			return nil, fmt.Errorf("start proxy: %w", ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			c.stop(time.Second)
+			return nil, errors.New("proxy did not answer within 10s")
+		}
+	}
+}
+
+func (c *child) stop(timeout time.Duration) {
+	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-c.exited:
+	case <-time.After(timeout):
+		_ = c.cmd.Process.Kill()
+		<-c.exited
+	}
+}

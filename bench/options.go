@@ -1,0 +1,204 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"one-api/bench/mock"
+)
+
+// Options is one benchmark run.
+type Options struct {
+	Quick  bool   `json:"quick"`
+	Arms   string `json:"arms"`
+	Rounds int    `json:"rounds"`
+
+	Rates    []int         `json:"rates"` // open-loop non-stream steps, req/s
+	StepDur  time.Duration `json:"step_ns"`
+	Warmup   time.Duration `json:"warmup_ns"`
+	Settle   time.Duration `json:"settle_ns"` // after the fixed-rate steps, for arms that defer writes
+	Levels   []int         `json:"sweep_levels"`
+	SweepDur time.Duration `json:"sweep_step_ns"`
+	P99Bound time.Duration `json:"p99_bound_ns"`
+
+	StreamRate int           `json:"stream_rate"`
+	StreamDur  time.Duration `json:"stream_ns"`
+
+	Mock     mock.Options `json:"mock"`
+	MockAddr string       `json:"mock_addr"`
+	Model    string       `json:"model"`
+	Timeout  time.Duration
+
+	Pin        bool   `json:"pin"`
+	GatewayBin string `json:"gateway_bin,omitempty"`
+	GatewaySrc string `json:"gateway_src,omitempty"`
+	// DCount runs one extra D process with metrics on, only to count D's
+	// database statements; D's own rounds keep metrics off as rollback does.
+	DCount      bool          `json:"d_count_pass"`
+	StopTimeout time.Duration `json:"-"`
+	Keep        bool          `json:"-"`
+	Out         string        `json:"-"`
+
+	ExternalURL string `json:"external_url,omitempty"`
+	ExternalKey string `json:"-"`
+	ExternalPID int    `json:"external_pid,omitempty"`
+
+	// Roles for child processes and standalone use.
+	Role   string `json:"-"`
+	Listen string `json:"-"`
+	Target string `json:"-"`
+}
+
+// defaultOptions finish in about two minutes on two cores.
+func defaultOptions() Options {
+	return Options{
+		Arms: "A,B,C,D", Rounds: 2,
+		Rates: []int{100, 400}, StepDur: 3 * time.Second, Warmup: time.Second,
+		Settle: 6 * time.Second, // LOG_BATCH_FLUSH_INTERVAL / BATCH_UPDATE_INTERVAL default 5 s, plus margin
+		Levels: []int{4, 16, 64}, SweepDur: 2 * time.Second, P99Bound: 50 * time.Millisecond,
+		StreamRate: 20, StreamDur: 3 * time.Second,
+		Mock: mock.DefaultOptions(), MockAddr: "127.0.0.1:0", Model: "gpt-3.5-turbo",
+		Timeout: 30 * time.Second, Pin: true, DCount: true, StopTimeout: 60 * time.Second,
+	}
+}
+
+// applyQuick shrinks every phase for a smoke run under 40 s (gateway build
+// excluded). Only what the caller left at its default is changed.
+func applyQuick(o *Options, set map[string]bool) {
+	quick := map[string]func(){
+		"rounds":      func() { o.Rounds = 1 },
+		"rates":       func() { o.Rates = []int{100} },
+		"step":        func() { o.StepDur = 2 * time.Second },
+		"warmup":      func() { o.Warmup = 300 * time.Millisecond },
+		"settle":      func() { o.Settle = time.Second },
+		"levels":      func() { o.Levels = []int{8} },
+		"sweep-step":  func() { o.SweepDur = time.Second },
+		"stream-rate": func() { o.StreamRate = 10 },
+		"stream-step": func() { o.StreamDur = time.Second },
+	}
+	for name, apply := range quick {
+		if !set[name] {
+			apply()
+		}
+	}
+}
+
+// parseOptions reads the command line.
+func parseOptions(args []string, stderr io.Writer) (Options, error) {
+	o := defaultOptions()
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.BoolVar(&o.Quick, "quick", false, "smoke run (< 40 s): 1 round, short steps; exits non-zero unless every arm produced numbers and C lost no logs")
+	fs.StringVar(&o.Arms, "arms", o.Arms, "arms to run, comma-separated: A direct, B bare proxy, C gateway optimized, D gateway rollback (E is added by -external-url)")
+	fs.IntVar(&o.Rounds, "rounds", o.Rounds, "rounds; arms are rotated A,B,C,D,A,B,... within one run")
+	rates := fs.String("rates", joinInts(o.Rates), "open-loop fixed rates, req/s, comma-separated")
+	fs.DurationVar(&o.StepDur, "step", o.StepDur, "duration of each fixed-rate step")
+	fs.DurationVar(&o.Warmup, "warmup", o.Warmup, "warm-up per arm and round at the lowest rate, not measured")
+	fs.DurationVar(&o.Settle, "settle", o.Settle, "idle wait after the fixed-rate steps of arms that batch writes, so deferred CPU and statements are charged")
+	levels := fs.String("levels", joinInts(o.Levels), "closed-loop sweep concurrency levels")
+	fs.DurationVar(&o.SweepDur, "sweep-step", o.SweepDur, "duration of each sweep level")
+	fs.DurationVar(&o.P99Bound, "p99-bound", o.P99Bound, "p99 bound for max RPS")
+	fs.IntVar(&o.StreamRate, "stream-rate", o.StreamRate, "SSE streams opened per second")
+	fs.DurationVar(&o.StreamDur, "stream-step", o.StreamDur, "duration of the SSE step")
+
+	fs.DurationVar(&o.Mock.Latency, "mock-latency", o.Mock.Latency, "mock: fixed latency before the response")
+	fs.DurationVar(&o.Mock.Jitter, "mock-jitter", o.Mock.Jitter, "mock: uniform extra latency [0, jitter)")
+	fs.IntVar(&o.Mock.BodyBytes, "mock-bytes", o.Mock.BodyBytes, "mock: non-stream body size in bytes (1400 or 10240 for the ≈1.4 KB / ≈10 KB cases)")
+	fs.IntVar(&o.Mock.Chunks, "mock-chunks", o.Mock.Chunks, "mock: content chunks per stream (= completion_tokens)")
+	fs.DurationVar(&o.Mock.ChunkGap, "mock-gap", o.Mock.ChunkGap, "mock: gap between stream chunks")
+	fs.Float64Var(&o.Mock.FailureRate, "mock-fail", o.Mock.FailureRate, "mock: fraction of requests answered 500")
+	fs.BoolVar(&o.Mock.Usage, "mock-usage", o.Mock.Usage, "mock: send the usage chunk when stream_options.include_usage asks for it")
+	fs.StringVar(&o.MockAddr, "mock-addr", o.MockAddr, "mock listen address (fix it to point an external gateway at the mock)")
+	fs.StringVar(&o.Model, "model", o.Model, "model name sent and configured on the channel")
+	fs.DurationVar(&o.Timeout, "timeout", o.Timeout, "client timeout per request")
+
+	fs.BoolVar(&o.Pin, "pin", o.Pin, "pin gateway/proxy to CPU 0 and mock+load to CPU 1 with taskset (Linux, ≥ 2 cores)")
+	fs.StringVar(&o.GatewayBin, "gateway-bin", "", "prebuilt gateway binary (default: go build the module root)")
+	fs.StringVar(&o.GatewaySrc, "gateway-src", "", "gateway source directory (default: the module root, from go env GOMOD)")
+	fs.BoolVar(&o.DCount, "d-count", o.DCount, "extra D process with METRICS_ENABLED=true to count D's DB statements")
+	fs.DurationVar(&o.StopTimeout, "stop-timeout", o.StopTimeout, "how long a gateway may take to stop on SIGTERM")
+	fs.BoolVar(&o.Keep, "keep", false, "keep the temporary directory (databases, gateway logs)")
+	fs.StringVar(&o.Out, "out", "", "write the full results as JSON to this file")
+
+	fs.StringVar(&o.ExternalURL, "external-url", "", "arm E: base URL of another OpenAI-compatible gateway routed to the mock (see -mock-addr)")
+	fs.StringVar(&o.ExternalKey, "external-key", "", "arm E: API key")
+	fs.IntVar(&o.ExternalPID, "external-pid", 0, "arm E: process id, for CPU and RSS")
+
+	fs.StringVar(&o.Role, "role", "", "internal: run as 'proxy' or 'mock' instead of benchmarking")
+	fs.StringVar(&o.Listen, "listen", "127.0.0.1:0", "internal: listen address for -role")
+	fs.StringVar(&o.Target, "target", "", "internal: upstream URL for -role=proxy")
+	mockOnly := fs.Bool("mock-only", false, "run only the mock upstream (same as -role=mock) until interrupted")
+
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if *mockOnly {
+		o.Role = "mock"
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var err error
+	if o.Rates, err = parseInts(*rates); err != nil {
+		return o, fmt.Errorf("-rates: %w", err)
+	}
+	if o.Levels, err = parseInts(*levels); err != nil {
+		return o, fmt.Errorf("-levels: %w", err)
+	}
+	if o.Quick {
+		applyQuick(&o, set)
+	}
+	if o.ExternalURL != "" && !strings.Contains(o.Arms, "E") {
+		o.Arms += ",E"
+	}
+	return o, o.validate()
+}
+
+func (o Options) validate() error {
+	var errs []error
+	if o.Rounds < 1 {
+		errs = append(errs, fmt.Errorf("-rounds %d: need at least 1", o.Rounds))
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"step", o.StepDur}, {"sweep-step", o.SweepDur}, {"stream-step", o.StreamDur}, {"p99-bound", o.P99Bound}, {"timeout", o.Timeout}} {
+		if d.v <= 0 {
+			errs = append(errs, fmt.Errorf("-%s %v: must be positive", d.name, d.v))
+		}
+	}
+	if o.StreamRate < 1 {
+		errs = append(errs, fmt.Errorf("-stream-rate %d: need at least 1", o.StreamRate))
+	}
+	if _, err := armsFor(o); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+func parseInts(s string) ([]int, error) {
+	var out []int
+	for f := range strings.SplitSeq(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n <= 0 {
+			return nil, fmt.Errorf("%q: want positive integers, comma-separated", s)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+func joinInts(ns []int) string {
+	s := make([]string, len(ns))
+	for i, n := range ns {
+		s[i] = strconv.Itoa(n)
+	}
+	return strings.Join(s, ",")
+}

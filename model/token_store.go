@@ -1,0 +1,77 @@
+package model
+
+import (
+	"context"
+	"fmt"
+
+	"gorm.io/gorm"
+)
+
+// tokenEditableColumns are the columns the admin API may change.
+var tokenEditableColumns = []string{"name", "status", "expired_time", "remain_quota", "unlimited_quota", "models", "subnet"}
+
+// ListTokens returns a page of user id's tokens, newest first.
+func (s *Store) ListTokens(ctx context.Context, userID int, p Page) ([]Token, error) {
+	var tokens []Token
+	err := p.apply(s.DB.WithContext(ctx)).Where("user_id = ?", userID).Order("id desc").Find(&tokens).Error
+	if err != nil {
+		return nil, s.dbErr("list tokens", err)
+	}
+	return tokens, nil
+}
+
+// GetToken returns token id when it belongs to userID; ErrNotFound otherwise,
+// so nobody learns whether another user's token id exists.
+func (s *Store) GetToken(ctx context.Context, id, userID int) (*Token, error) {
+	var t Token
+	if err := s.DB.WithContext(ctx).Where("id = ? AND user_id = ?", id, userID).Take(&t).Error; err != nil {
+		return nil, s.dbErr("get token", err)
+	}
+	return &t, nil
+}
+
+// CreateToken inserts t; its Key is stored as given (without "sk-").
+func (s *Store) CreateToken(ctx context.Context, t *Token) error {
+	if err := s.DB.WithContext(ctx).Create(t).Error; err != nil {
+		return s.dbErr("create token", err)
+	}
+	return nil
+}
+
+// UpdateToken writes t's editable columns (zero values included) to the row
+// with t's ID and UserID.
+func (s *Store) UpdateToken(ctx context.Context, t *Token) error {
+	res := s.DB.WithContext(ctx).Model(&Token{}).Where("id = ? AND user_id = ?", t.ID, t.UserID).
+		Select(tokenEditableColumns).Updates(t)
+	if res.Error != nil {
+		return s.dbErr("update token", res.Error)
+	}
+	if res.RowsAffected == 0 {
+		// MySQL counts changed rows only: tell a no-op from a missing row.
+		if _, err := s.GetToken(ctx, t.ID, t.UserID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// DeleteToken removes token id of userID and returns its key, so that caches
+// can drop it.
+func (s *Store) DeleteToken(ctx context.Context, id, userID int) (string, error) {
+	var key string
+	err := s.DB.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var t Token
+		if err := tx.Where("id = ? AND user_id = ?", id, userID).Take(&t).Error; err != nil {
+			return err
+		}
+		if err := tx.Delete(&Token{}, t.ID).Error; err != nil {
+			return err
+		}
+		key = t.Key
+		return nil
+	})
+	if err != nil {
+		return "", s.dbErr("delete token", err)
+	}
+	return key, nil
+}
