@@ -64,6 +64,18 @@ var allArms = map[string]Arm{
 	"E": {Name: "E", Label: "external gateway", Kind: kindExternal},
 }
 
+// metrics says whether the arm's gateway serves /api/metrics/ (the last
+// METRICS_ENABLED in its environment wins, as it would in a shell).
+func (a Arm) metrics() bool {
+	on := true
+	for _, kv := range a.Env {
+		if v, ok := strings.CutPrefix(kv, "METRICS_ENABLED="); ok {
+			on = v != "false"
+		}
+	}
+	return on
+}
+
 // armsFor is the rotation order given by -arms.
 func armsFor(o Options) ([]Arm, error) {
 	var out []Arm

@@ -8,6 +8,10 @@ import (
 	"net/http"
 
 	"github.com/gin-gonic/gin"
+
+	"one-api/common"
+	"one-api/middleware"
+	"one-api/model"
 )
 
 // Envelope is one-api's response shape for every /api route.
@@ -32,13 +36,26 @@ func respond(c *gin.Context, data any) {
 }
 
 // fail answers a handled error with HTTP 200 and success=false, as one-api
-// does. Internal errors are logged with the request id and not echoed.
+// does; a body over the size limit gets its 413. Store errors that mean
+// "not found" or "already exists" are told to the caller; anything else is
+// logged with the request id and not echoed.
 func fail(c *gin.Context, err error) {
+	if middleware.BodyTooLarge(c, err) {
+		return
+	}
 	var ue *UserError
-	msg := err.Error()
-	if !errors.As(err, &ue) {
-		_ = c.Error(err)
-		msg = "internal error, see server log (request id: " + c.GetHeader("X-Oneapi-Request-Id") + ")"
+	var msg string
+	switch {
+	case errors.As(err, &ue):
+		msg = ue.Msg
+	case errors.Is(err, model.ErrNotFound):
+		msg = "not found"
+	case errors.Is(err, model.ErrDuplicate):
+		msg = "already exists"
+	default:
+		id := middleware.RequestID(c)
+		common.Error("%s %s (request id %s): %v", c.Request.Method, c.Request.URL.Path, id, err)
+		msg = "internal error, see server log (request id: " + id + ")"
 	}
 	c.JSON(http.StatusOK, Envelope{Success: false, Message: msg})
 }

@@ -45,12 +45,12 @@ type sysTimer struct{ t *time.Timer }
 func (t sysTimer) C() <-chan time.Time { return t.t.C }
 func (t sysTimer) Stop() bool          { return t.t.Stop() }
 
-// Option tunes a Phase B component. Each constructor reads only the options
+// WorkerOption tunes a Phase B component. Each constructor reads only the options
 // that concern it (noted on each) and ignores the rest, so one list can be
 // shared in tests.
-type Option func(*options)
+type WorkerOption func(*workerOptions)
 
-type options struct {
+type workerOptions struct {
 	clock          Clock
 	onFlush        func(rows int, err error)
 	queueSize      int
@@ -61,8 +61,8 @@ type options struct {
 	negativeTTL    time.Duration
 }
 
-func buildOptions(opts []Option) options {
-	o := options{clock: SystemClock{}}
+func buildWorkerOptions(opts []WorkerOption) workerOptions {
+	o := workerOptions{clock: SystemClock{}, retentionPause: -1}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -70,37 +70,41 @@ func buildOptions(opts []Option) options {
 }
 
 // WithClock replaces the wall clock (every component).
-func WithClock(c Clock) Option { return func(o *options) { o.clock = c } }
+func WithClock(c Clock) WorkerOption { return func(o *workerOptions) { o.clock = c } }
 
 // WithOnFlush is called after every flush attempt with the number of rows or
 // accounts written and the error, if any (LogBatcher, BatchLedger). It runs on
 // the flushing goroutine: keep it short.
-func WithOnFlush(f func(rows int, err error)) Option { return func(o *options) { o.onFlush = f } }
+func WithOnFlush(f func(rows int, err error)) WorkerOption {
+	return func(o *workerOptions) { o.onFlush = f }
+}
 
 // WithQueueSize bounds the log queue (LogBatcher; default 20 batches, at
 // least 1,000 rows).
-func WithQueueSize(n int) Option { return func(o *options) { o.queueSize = n } }
+func WithQueueSize(n int) WorkerOption { return func(o *workerOptions) { o.queueSize = n } }
 
 // WithRetentionBatch sets the rows deleted per statement (LogRetention;
 // default 1,000).
-func WithRetentionBatch(n int) Option { return func(o *options) { o.retentionBatch = n } }
+func WithRetentionBatch(n int) WorkerOption { return func(o *workerOptions) { o.retentionBatch = n } }
 
 // WithRetentionPause sets the pause between two delete statements so
 // writers get the database in between (LogRetention; default 100 ms; 0 = none).
-func WithRetentionPause(d time.Duration) Option {
-	return func(o *options) { o.retentionPause = d }
+func WithRetentionPause(d time.Duration) WorkerOption {
+	return func(o *workerOptions) { o.retentionPause = d }
 }
 
 // WithRetentionEvery sets how often a sweep runs (LogRetention; default 1 h).
-func WithRetentionEvery(d time.Duration) Option {
-	return func(o *options) { o.retentionEvery = d }
+func WithRetentionEvery(d time.Duration) WorkerOption {
+	return func(o *workerOptions) { o.retentionEvery = d }
 }
 
 // WithOnSweep is called after every retention sweep (LogRetention).
-func WithOnSweep(f func(deleted int64, err error)) Option {
-	return func(o *options) { o.onSweep = f }
+func WithOnSweep(f func(deleted int64, err error)) WorkerOption {
+	return func(o *workerOptions) { o.onSweep = f }
 }
 
 // WithNegativeTTL sets how long an unknown key is remembered (TokenCache;
 // default min(TTL, 5 s)).
-func WithNegativeTTL(d time.Duration) Option { return func(o *options) { o.negativeTTL = d } }
+func WithNegativeTTL(d time.Duration) WorkerOption {
+	return func(o *workerOptions) { o.negativeTTL = d }
+}

@@ -312,8 +312,25 @@ var errCheckpointBusy = errors.New("wal checkpoint incomplete: database busy")
 // it on a clean stop, so the -wal file is empty and the .db alone is a
 // complete copy. In rollback journal modes it does nothing.
 func checkpointSQLite(db *gorm.DB) error {
-	var busy, logPages, done int
-	if err := db.Raw("PRAGMA wal_checkpoint(TRUNCATE)").Row().Scan(&busy, &logPages, &done); err != nil {
+	sqlDB, err := db.DB()
+	if err != nil {
+		return fmt.Errorf("wal checkpoint: %w", err)
+	}
+	ctx := context.Background()
+	c, err := sqlDB.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("wal checkpoint: %w", err)
+	}
+	defer c.Close()
+	// A connection opened while the file was still empty (the start-up probe
+	// on a new database) and idle since has not opened the WAL; checkpointing
+	// on it waits out busy_timeout on its own read lock and gives up. One
+	// read of the header brings it up to date.
+	var version, busy, logPages, done int
+	if err := c.QueryRowContext(ctx, "PRAGMA schema_version").Scan(&version); err != nil {
+		return fmt.Errorf("wal checkpoint: %w", err)
+	}
+	if err := c.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &logPages, &done); err != nil {
 		return fmt.Errorf("wal checkpoint: %w", err)
 	}
 	if busy != 0 {

@@ -160,6 +160,14 @@ func (p *Process) waitReady(ctx context.Context, limit time.Duration) error {
 			if resp.StatusCode == http.StatusOK {
 				return nil
 			}
+			// Listening but answering something else: give it a moment,
+			// not the whole start-up allowance.
+			if d := time.Now().Add(3 * time.Second); d.Before(deadline) {
+				deadline = d
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("GET /api/status: %s", resp.Status)
+			}
 		}
 		select {
 		case <-p.exited:

@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 )
@@ -92,15 +94,20 @@ func RunSweep(ctx context.Context, client *http.Client, t Target, levels []int, 
 		if ctx.Err() != nil {
 			return sw, fmt.Errorf("sweep: %w", ctx.Err())
 		}
-		sw.Levels = append(sw.Levels, Level{Workers: n, Result: r})
-		if r.Errors == 0 && r.Latency.P99 <= sw.P99Bound && r.RPS > sw.MaxRPS {
-			sw.MaxRPS, sw.MaxWorkers = r.RPS, n
-		}
+		sw.add(n, r)
 		if r.Errors > 0 || r.Latency.P99 > 4*sw.P99Bound {
 			break
 		}
 	}
 	return sw, nil
+}
+
+// add appends a level and keeps it as the max when it qualifies.
+func (s *Sweep) add(workers int, r *Result) {
+	s.Levels = append(s.Levels, Level{Workers: workers, Result: r})
+	if r.Errors == 0 && r.Latency.P99 <= s.P99Bound && r.RPS > s.MaxRPS {
+		s.MaxRPS, s.MaxWorkers = r.RPS, workers
+	}
 }
 
 func (r *Result) merge(o *Result) {
@@ -128,5 +135,25 @@ func Combine(rs ...*Result) *Result {
 		out.Elapsed += r.Elapsed
 	}
 	out.finish(out.Elapsed)
+	return out
+}
+
+// CombineSweeps merges sweeps of several rounds level by level (same worker
+// count) and picks the max RPS again from the merged levels.
+func CombineSweeps(ss ...*Sweep) *Sweep {
+	out := &Sweep{}
+	byWorkers := map[int][]*Result{}
+	for _, s := range ss {
+		if s == nil {
+			continue
+		}
+		out.P99Bound = s.P99Bound
+		for _, l := range s.Levels {
+			byWorkers[l.Workers] = append(byWorkers[l.Workers], l.Result)
+		}
+	}
+	for _, n := range slices.Sorted(maps.Keys(byWorkers)) {
+		out.add(n, Combine(byWorkers[n]...))
+	}
 	return out
 }

@@ -201,3 +201,34 @@ func TestCombine(t *testing.T) {
 		t.Errorf("rps = %v, want %v", g, w)
 	}
 }
+
+func TestCombineSweeps(t *testing.T) {
+	level := func(ok, errs int64, lat time.Duration) *Result {
+		r := newResult()
+		for range ok {
+			r.add(200, lat, "")
+		}
+		for range errs {
+			r.add(500, lat, "500")
+		}
+		r.finish(time.Second)
+		return r
+	}
+	bound := float64(10 * time.Millisecond / time.Microsecond)
+	a := &Sweep{P99Bound: bound}
+	a.add(1, level(100, 0, time.Millisecond))
+	a.add(4, level(300, 0, time.Millisecond))
+	b := &Sweep{P99Bound: bound}
+	b.add(1, level(100, 0, time.Millisecond))
+	b.add(4, level(500, 1, time.Millisecond)) // an error disqualifies level 4 overall
+	c := CombineSweeps(a, nil, b)
+	if g, w := len(c.Levels), 2; g != w {
+		t.Fatalf("levels = %d, want %d", g, w)
+	}
+	if g, w := c.MaxWorkers, 1; g != w {
+		t.Errorf("max at %d workers, want %d", g, w)
+	}
+	if g, w := c.MaxRPS, 100.0; g != w {
+		t.Errorf("max rps = %v, want %v", g, w)
+	}
+}

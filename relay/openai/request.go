@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"unicode/utf8"
 )
 
 // Every error ParseRequest returns wraps one of these; all are the client's
@@ -55,7 +56,8 @@ func ParseRequest(body []byte) (Request, error) {
 	var modelRaw []byte
 	var modelEscaped, haveModel bool
 	err := topLevel(body, func(b []byte, m member) error {
-		v := b[m.valStart:m.valEnd]
+		// Capped, so appending to a raw field cannot overwrite the body.
+		v := b[m.valStart:m.valEnd:m.valEnd]
 		switch {
 		case m.keyIs("model"):
 			raw, esc, ok := stringValue(b, m.valStart, m.valEnd)
@@ -109,6 +111,11 @@ func ParseRequest(body []byte) (Request, error) {
 		req.Model = string(appendUnescaped(nil, modelRaw))
 	} else {
 		req.Model = string(modelRaw)
+	}
+	if !utf8.ValidString(req.Model) {
+		// encoding/json would route this as U+FFFD and upstream would
+		// reject the body, so refuse it here.
+		return req, fmt.Errorf("%w: model is not valid UTF-8", ErrInvalidField)
 	}
 	return req, nil
 }

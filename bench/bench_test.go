@@ -1,0 +1,218 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"one-api/bench/gateway"
+	"one-api/bench/load"
+)
+
+// TestQuickSmoke is the CI smoke check: `go run . -quick` must pass (every
+// arm produced numbers, C lost no logs). It builds and runs the real gateway,
+// so it only runs with BENCH_SMOKE=1; BENCH_SMOKE_ARGS adds flags, e.g.
+// "-arms A,B" before the gateway exists.
+func TestQuickSmoke(t *testing.T) {
+	if os.Getenv("BENCH_SMOKE") != "1" {
+		t.Skip("set BENCH_SMOKE=1 to run the benchmark smoke check")
+	}
+	out := filepath.Join(t.TempDir(), "quick.json")
+	args := append([]string{"run", ".", "-quick", "-out", out}, strings.Fields(os.Getenv("BENCH_SMOKE_ARGS"))...)
+	cmd := exec.Command("go", args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	stdout, err := cmd.Output()
+	t.Logf("stdout:\n%s\nstderr:\n%s", stdout, stderr.String())
+	if err != nil {
+		t.Fatalf("go run . -quick: %v", err)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep Report
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatalf("report JSON: %v", err)
+	}
+	if len(rep.Arms) == 0 {
+		t.Fatal("report has no arms")
+	}
+}
+
+func TestParseOptions(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		check   func(t *testing.T, o Options)
+		wantErr bool
+	}{
+		{"defaults", nil, func(t *testing.T, o Options) {
+			if g, w := o.Rounds, 2; g != w {
+				t.Errorf("rounds = %d, want %d", g, w)
+			}
+		}, false},
+		{"quick shrinks what was not set", []string{"-quick", "-rates", "50,60"}, func(t *testing.T, o Options) {
+			if g, w := joinInts(o.Rates), "50,60"; g != w {
+				t.Errorf("rates = %s, want %s (explicit flag kept)", g, w)
+			}
+			if g, w := o.Rounds, 1; g != w {
+				t.Errorf("rounds = %d, want %d", g, w)
+			}
+		}, false},
+		{"external adds E", []string{"-external-url", "http://x", "-external-key", "k"}, func(t *testing.T, o Options) {
+			if g, w := o.Arms, "A,B,C,D,E"; g != w {
+				t.Errorf("arms = %q, want %q", g, w)
+			}
+		}, false},
+		{"mock-only", []string{"-mock-only"}, func(t *testing.T, o Options) {
+			if g, w := o.Role, "mock"; g != w {
+				t.Errorf("role = %q, want %q", g, w)
+			}
+		}, false},
+		{"unknown arm", []string{"-arms", "A,Z"}, nil, true},
+		{"E without URL", []string{"-arms", "E"}, nil, true},
+		{"bad rates", []string{"-rates", "10,x"}, nil, true},
+		{"zero rounds", []string{"-rounds", "0"}, nil, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o, err := parseOptions(tt.args, &bytes.Buffer{})
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("err = %v, wantErr %v", err, tt.wantErr)
+			}
+			if tt.check != nil {
+				tt.check(t, o)
+			}
+		})
+	}
+}
+
+func TestArmMetrics(t *testing.T) {
+	if !allArms["C"].metrics() {
+		t.Error("C: metrics off, want on")
+	}
+	if allArms["D"].metrics() {
+		t.Error("D: metrics on, want off (rollback)")
+	}
+	if !countArm(allArms["D"]).metrics() {
+		t.Error("D count pass: metrics off, want on")
+	}
+	if g := allArms["D"].Env[len(allArms["D"].Env)-1]; g == "METRICS_ENABLED=true" {
+		t.Error("countArm changed D's own environment")
+	}
+}
+
+// step builds a fixed-rate result whose every request took lat.
+func step(n int, lat time.Duration) *load.Result {
+	r := load.Combine() // empty
+	for range n {
+		r.Hist.Record(lat)
+	}
+	r.Requests, r.OK, r.Elapsed = int64(n), int64(n), time.Second
+	return load.Combine(r) // computes the summary
+}
+
+func sweep(rps float64) *load.Sweep {
+	return &load.Sweep{MaxRPS: rps, MaxWorkers: 8, Levels: []load.Level{{Workers: 8, Result: step(int(rps), time.Millisecond)}}, P99Bound: 50_000}
+}
+
+func TestReportFigures(t *testing.T) {
+	rates := []int{100}
+	i64 := func(v int64) *int64 { return &v }
+	round := func(arm string, lat time.Duration, cpu, db *int64, succ int64, logs *gateway.Ledger) *roundResult {
+		return &roundResult{Arm: arm, Round: 1, Steps: []*load.Result{step(100, lat)}, Sweep: sweep(1000),
+			Window: windowCounts{Requests: 100, CPUMicros: cpu, DBStatements: db, Successes: succ}, Ledger: logs}
+	}
+	rounds := map[string][]*roundResult{
+		"A": {round("A", 100*time.Microsecond, nil, nil, 0, nil)},
+		"B": {round("B", 200*time.Microsecond, i64(5000), nil, 0, nil)},
+		"C": {round("C", 250*time.Microsecond, i64(10000), i64(2), 110, &gateway.Ledger{ConsumeLogs: 110})},
+		"D": {round("D", 1100*time.Microsecond, i64(40000), nil, 110, &gateway.Ledger{ConsumeLogs: 107})},
+	}
+	count := []*roundResult{{Arm: "D*", Window: windowCounts{Requests: 100, DBStatements: i64(400), Successes: 101}, Ledger: &gateway.Ledger{ConsumeLogs: 101}}}
+	var arms []*armSummary
+	for _, name := range []string{"A", "B", "C", "D"} {
+		var extra []*roundResult
+		if name == "D" {
+			extra = count
+		}
+		arms = append(arms, summarize(allArms[name], rates, rounds[name], extra))
+	}
+	addBaseline(arms)
+
+	c, d := find(arms, "C"), find(arms, "D")
+	approx := func(name string, got *float64, want float64) {
+		t.Helper()
+		if got == nil {
+			t.Errorf("%s = nil, want %v", name, want)
+			return
+		}
+		if *got < want*0.99-1 || *got > want*1.01+1 {
+			t.Errorf("%s = %v, want %v", name, *got, want)
+		}
+	}
+	approx("C added p50", c.Steps[0].AddedP50, 150)
+	approx("D added p99", d.Steps[0].AddedP99, 1000)
+	approx("C CPU/req", c.CPUPerReq, 100)
+	approx("C DB/req", c.DBPerReq, 0.02)
+	approx("D DB/req (count pass)", d.DBPerReq, 4)
+	if g, w := d.DBSource, "count pass with METRICS_ENABLED=true"; g != w {
+		t.Errorf("D db source = %q, want %q", g, w)
+	}
+	if g, w := d.Logs.Lost, int64(3); g != w {
+		t.Errorf("D lost logs = %d, want %d", g, w)
+	}
+	if g, w := c.Logs.Lost, int64(0); g != w {
+		t.Errorf("C lost logs = %d, want %d", g, w)
+	}
+
+	met := map[string]bool{}
+	for _, tc := range targets(arms) {
+		met[tc.Target] = tc.Met
+	}
+	for name, want := range map[string]bool{
+		"C vs D: added p99 −80% or better":             true,  // 150 vs 1000: −85 %
+		"C vs D: added p50 −60% or better":             true,  // −85 %
+		"C vs D: CPU/request −40% or better":           true,  // 100 vs 400
+		"C vs D: DB statements/request −95% or better": true,  // 0.02 vs 4
+		"C vs B: added p50 within 150 µs of B's":       true,  // +50 µs
+		"C: stream added TTFT p99 ≤ 1 ms":              false, // no stream figures
+		"C: zero lost logs":                            true,
+	} {
+		if g, ok := met[name]; !ok || g != want {
+			t.Errorf("target %q met = %v (present %v), want %v", name, g, ok, want)
+		}
+	}
+
+	var md bytes.Buffer
+	writeMarkdown(&md, &Report{Options: defaultOptions(), Arms: arms, Ratios: ratios(arms), Targets: targets(arms)})
+	for _, want := range []string{"| C gateway optimized | 100 |", "| C/D | DB statements/request |", "† D: count pass"} {
+		if !strings.Contains(md.String(), want) {
+			t.Errorf("markdown lacks %q", want)
+		}
+	}
+
+	fails := smokeFailures(arms, []Arm{allArms["A"], allArms["C"]})
+	if len(fails) != 2 || !strings.Contains(strings.Join(fails, "\n"), "no successful streams") {
+		t.Errorf("smoke failures = %q, want the two missing stream steps", fails)
+	}
+}
+
+func TestWarnings(t *testing.T) {
+	a := &armSummary{Name: "A", Sweep: sweep(2000)}
+	b := &armSummary{Name: "B", Sweep: sweep(1000)}
+	got := strings.Join(warnings([]*armSummary{a, b}, "taskset: pinned"), "\n")
+	if !strings.Contains(got, "under 3×") {
+		t.Errorf("warnings = %q, want the mock-bound flag", got)
+	}
+	a.Sweep = sweep(3000)
+	if got := warnings([]*armSummary{a, b}, "unpinned (one core)"); len(got) != 1 || !strings.Contains(got[0], "not pinned") {
+		t.Errorf("warnings = %q, want only the unpinned note", got)
+	}
+}

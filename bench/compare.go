@@ -1,0 +1,226 @@
+package main
+
+import (
+	"fmt"
+	"runtime"
+	"strings"
+)
+
+// ratioRow is one figure of arm X over arm Y.
+type ratioRow struct {
+	Pair   string  `json:"pair"` // "C/D"
+	Metric string  `json:"metric"`
+	Num    float64 `json:"num"`
+	Den    float64 `json:"den"`
+	Ratio  float64 `json:"ratio"`
+}
+
+// targetCheck is one of issue 7's targets against this run.
+type targetCheck struct {
+	Target string `json:"target"`
+	Got    string `json:"got"`
+	Met    bool   `json:"met"`
+}
+
+// ratios compares C with every other gateway-like arm.
+func ratios(arms []*armSummary) []ratioRow {
+	c := find(arms, "C")
+	if c == nil {
+		return nil
+	}
+	var rows []ratioRow
+	for _, other := range []string{"D", "B", "E"} {
+		d := find(arms, other)
+		if d == nil {
+			continue
+		}
+		pair := "C/" + other
+		add := func(metric string, num, den *float64) {
+			if num != nil && den != nil && *den != 0 {
+				rows = append(rows, ratioRow{Pair: pair, Metric: metric, Num: *num, Den: *den, Ratio: *num / *den})
+			}
+		}
+		for _, st := range c.Steps {
+			o := stepAt(d, st.Rate)
+			if o == nil {
+				continue
+			}
+			add(fmt.Sprintf("added p50 @%d/s (µs)", st.Rate), st.AddedP50, o.AddedP50)
+			add(fmt.Sprintf("added p95 @%d/s (µs)", st.Rate), st.AddedP95, o.AddedP95)
+			add(fmt.Sprintf("added p99 @%d/s (µs)", st.Rate), st.AddedP99, o.AddedP99)
+		}
+		add("CPU µs/request", c.CPUPerReq, d.CPUPerReq)
+		add("DB statements/request", c.DBPerReq, d.DBPerReq)
+		add("max RPS", maxRPS(c), maxRPS(d))
+		add("added TTFT p99 (µs)", c.AddedTTFT, d.AddedTTFT)
+	}
+	return rows
+}
+
+func maxRPS(s *armSummary) *float64 {
+	if s.Sweep == nil {
+		return nil
+	}
+	return ptr(s.Sweep.MaxRPS)
+}
+
+// targets checks issue 7's list; a figure that is missing counts as missed.
+func targets(arms []*armSummary) []targetCheck {
+	c, d, b := find(arms, "C"), find(arms, "D"), find(arms, "B")
+	if c == nil {
+		return nil
+	}
+	var out []targetCheck
+	perRate := func(name string, other *armSummary, value func(cs, os *stepSummary) *float64, ok func(float64) bool, format func(float64) string) {
+		if other == nil {
+			return
+		}
+		t := targetCheck{Target: name, Met: len(c.Steps) > 0}
+		var got []string
+		for i := range c.Steps {
+			cs := &c.Steps[i]
+			v := value(cs, stepAt(other, cs.Rate))
+			if v == nil {
+				got, t.Met = append(got, fmt.Sprintf("n/a @%d/s", cs.Rate)), false
+				continue
+			}
+			got = append(got, fmt.Sprintf("%s @%d/s", format(*v), cs.Rate))
+			t.Met = t.Met && ok(*v)
+		}
+		t.Got = strings.Join(got, ", ")
+		out = append(out, t)
+	}
+	reduction := func(pick func(*stepSummary) *float64) func(cs, os *stepSummary) *float64 {
+		return func(cs, os *stepSummary) *float64 {
+			if os == nil {
+				return nil
+			}
+			return change(pick(cs), pick(os))
+		}
+	}
+	pct := func(v float64) string { return fmt.Sprintf("%+.0f%%", v) }
+	perRate("C vs D: added p99 −80% or better", d, reduction(func(s *stepSummary) *float64 { return s.AddedP99 }), func(v float64) bool { return v <= -80 }, pct)
+	perRate("C vs D: added p50 −60% or better", d, reduction(func(s *stepSummary) *float64 { return s.AddedP50 }), func(v float64) bool { return v <= -60 }, pct)
+	if d != nil {
+		out = append(out, single("C vs D: CPU/request −40% or better", change(c.CPUPerReq, d.CPUPerReq), func(v float64) bool { return v <= -40 }, pct))
+		out = append(out, single("C vs D: DB statements/request −95% or better", change(c.DBPerReq, d.DBPerReq), func(v float64) bool { return v <= -95 }, pct))
+	}
+	out = append(out, single("C: DB statements/request ≤ 0.05", c.DBPerReq, func(v float64) bool { return v <= 0.05 }, func(v float64) string { return fmt.Sprintf("%.3f", v) }))
+	if b != nil {
+		var r *float64
+		if cr, br := maxRPS(c), maxRPS(b); cr != nil && br != nil && *br > 0 {
+			r = ptr(*cr / *br)
+		}
+		out = append(out, single("C vs B: max RPS ≥ 0.6× B's at the same p99 bound", r, func(v float64) bool { return v >= 0.6 }, func(v float64) string { return fmt.Sprintf("%.2f×", v) }))
+		perRate("C vs B: added p50 within 150 µs of B's", b, func(cs, bs *stepSummary) *float64 {
+			if bs == nil || cs.AddedP50 == nil || bs.AddedP50 == nil {
+				return nil
+			}
+			return ptr(*cs.AddedP50 - *bs.AddedP50)
+		}, func(v float64) bool { return v <= 150 }, func(v float64) string { return fmt.Sprintf("%+.0f µs", v) })
+	}
+	out = append(out, single("C: stream added TTFT p99 ≤ 1 ms", c.AddedTTFT, func(v float64) bool { return v <= 1000 }, func(v float64) string { return fmt.Sprintf("%.0f µs", v) }))
+	var rss *float64
+	if c.PeakRSS != nil {
+		rss = ptr(float64(*c.PeakRSS) / (1 << 20))
+	}
+	out = append(out, single("C: peak RSS ≤ 100 MB", rss, func(v float64) bool { return v <= 100 }, func(v float64) string { return fmt.Sprintf("%.1f MB", v) }))
+	out = append(out, single("C: zero errors", ptr(float64(c.Errors)), func(v float64) bool { return v == 0 }, func(v float64) string { return fmt.Sprintf("%.0f", v) }))
+	var lost *float64
+	if c.Logs != nil {
+		lost = ptr(float64(c.Logs.Lost))
+	}
+	out = append(out, single("C: zero lost logs", lost, func(v float64) bool { return v == 0 }, func(v float64) string { return fmt.Sprintf("%.0f", v) }))
+	return out
+}
+
+func single(name string, v *float64, ok func(float64) bool, format func(float64) string) targetCheck {
+	if v == nil {
+		return targetCheck{Target: name, Got: "n/a"}
+	}
+	return targetCheck{Target: name, Got: format(*v), Met: ok(*v)}
+}
+
+// change is the percentage change from old to new (−80 = 80 % less); nil
+// when either is missing or old is not positive.
+func change(newV, oldV *float64) *float64 {
+	if newV == nil || oldV == nil || *oldV <= 0 {
+		return nil
+	}
+	return ptr((*newV - *oldV) / *oldV * 100)
+}
+
+// warnings flags what makes a run less trustworthy.
+func warnings(arms []*armSummary, pinning string) []string {
+	var out []string
+	if !strings.HasPrefix(pinning, "taskset") {
+		out = append(out, "not pinned ("+pinning+"): arms share cores with the mock and the load generator")
+	}
+	if a := find(arms, "A"); a != nil && a.Sweep != nil {
+		best, name := 0.0, ""
+		for _, s := range arms {
+			if s != a && s.Sweep != nil && s.Sweep.MaxRPS > best {
+				best, name = s.Sweep.MaxRPS, s.Name
+			}
+		}
+		if best > 0 && a.Sweep.MaxRPS < 3*best {
+			out = append(out, fmt.Sprintf("direct-to-mock max RPS %.0f is under 3× the best arm's (%s, %.0f): the mock and load generator may be the bottleneck, so the fastest arms' max RPS is understated", a.Sweep.MaxRPS, name, best))
+		}
+	}
+	for _, s := range arms {
+		for _, f := range s.Failures {
+			out = append(out, fmt.Sprintf("arm %s: %s", s.Name, firstLine(f)))
+		}
+		if s.Logs != nil && s.Logs.Lost > 0 {
+			out = append(out, fmt.Sprintf("arm %s lost %d consume logs", s.Name, s.Logs.Lost))
+		}
+	}
+	return out
+}
+
+// smokeFailures is what -quick asserts: every arm produced numbers and C
+// lost no logs. Speed is not judged.
+func smokeFailures(arms []*armSummary, want []Arm) []string {
+	var out []string
+	for _, a := range want {
+		s := find(arms, a.Name)
+		switch {
+		case s == nil:
+			out = append(out, a.Name+": did not run")
+			continue
+		case s.RoundsOK == 0:
+			out = append(out, a.Name+": no round finished")
+		}
+		for _, st := range s.Steps {
+			if st.Result.OK == 0 || st.Result.Latency.P50 <= 0 {
+				out = append(out, fmt.Sprintf("%s: no successful requests at %d/s", a.Name, st.Rate))
+			}
+		}
+		if len(s.Steps) == 0 {
+			out = append(out, a.Name+": no fixed-rate steps")
+		}
+		if s.Sweep == nil || len(s.Sweep.Levels) == 0 || s.Sweep.Levels[0].Result.OK == 0 {
+			out = append(out, a.Name+": no sweep numbers")
+		}
+		if s.Stream == nil || s.Stream.OK == 0 {
+			out = append(out, a.Name+": no successful streams")
+		}
+		if runtime.GOOS == "linux" && (a.Kind == kindProxy || a.Kind == kindGateway) && s.CPUPerReq == nil {
+			out = append(out, a.Name+": no CPU figure")
+		}
+	}
+	if c := find(arms, "C"); c != nil {
+		switch {
+		case c.Logs == nil:
+			out = append(out, "C: consume logs not counted")
+		case c.Logs.Lost > 0:
+			out = append(out, fmt.Sprintf("C: lost %d consume logs", c.Logs.Lost))
+		}
+	}
+	return out
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
+}

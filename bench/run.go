@@ -1,0 +1,203 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"one-api/bench/gateway"
+	"one-api/bench/load"
+	"one-api/bench/procstat"
+)
+
+// roundResult is one arm in one round, raw; report.go aggregates rounds.
+type roundResult struct {
+	Arm    string             `json:"arm"`
+	Round  int                `json:"round"`
+	Steps  []*load.Result     `json:"steps"` // one per Options.Rates entry
+	Sweep  *load.Sweep        `json:"sweep,omitempty"`
+	Stream *load.StreamResult `json:"stream,omitempty"`
+	Err    string             `json:"error,omitempty"`
+	// StartFailed: the arm never ran; later rounds skip it.
+	StartFailed bool            `json:"start_failed,omitempty"`
+	Notes       []string        `json:"notes,omitempty"`
+	Ledger      *gateway.Ledger `json:"ledger,omitempty"`
+	Exit        *gateway.Exit   `json:"exit,omitempty"`
+	Window      windowCounts    `json:"window"`
+}
+
+// windowCounts covers the fixed-rate steps (plus the settle wait): the same
+// requests for every arm, so CPU and statements per request compare.
+type windowCounts struct {
+	Requests     int64  `json:"requests"`
+	CPUMicros    *int64 `json:"cpu_us,omitempty"`
+	DBStatements *int64 `json:"db_statements,omitempty"`
+	PeakRSS      *int64 `json:"peak_rss_bytes,omitempty"` // VmHWM before stop
+	// The sweep's CPU, for the cost of a request at saturation, where idle
+	// wake-ups no longer dominate.
+	SweepCPUMicros *int64 `json:"sweep_cpu_us,omitempty"`
+	SweepRequests  int64  `json:"sweep_requests"`
+	Successes      int64  `json:"relay_successes"` // every 200 sent to this process, all phases
+}
+
+// measure runs every phase against one arm and stops it. A failure to start
+// or set up the arm is recorded in Err, not returned: the other arms go on.
+func measure(ctx context.Context, e *env, a Arm, round int, countOnly bool, progress io.Writer) *roundResult {
+	rr := &roundResult{Arm: a.Name, Round: round}
+	in, err := startArm(ctx, e, a, round)
+	if err != nil {
+		rr.Err, rr.StartFailed = err.Error(), true
+		return rr
+	}
+	if in.gw != nil {
+		rr.Window.Successes++ // the probe
+	}
+	err = runPhases(ctx, e, in, rr, countOnly, progress)
+	if err != nil {
+		rr.Err = err.Error()
+	}
+	stopArm(e, in, rr)
+	return rr
+}
+
+func runPhases(ctx context.Context, e *env, in *instance, rr *roundResult, countOnly bool, progress io.Writer) error {
+	o := e.opts
+	client := load.NewClient(o.Timeout)
+	defer client.CloseIdleConnections()
+	chat := target(in, chatBody(o.Model, false))
+
+	if o.Warmup > 0 {
+		r, err := load.OpenLoop(ctx, client, chat, o.Rates[0], o.Warmup)
+		if err != nil {
+			return fmt.Errorf("warm-up: %w", err)
+		}
+		rr.Window.Successes += r.OK
+	}
+	metrics := false
+	if in.gw != nil && in.arm.metrics() {
+		if err := in.gw.ResetMetrics(ctx); err != nil {
+			rr.Notes = append(rr.Notes, err.Error())
+		} else {
+			metrics = true
+		}
+	}
+	cpu0, cpuErr := cpuTime(in.pid)
+	for _, rate := range o.Rates {
+		r, err := load.OpenLoop(ctx, client, chat, rate, o.StepDur)
+		if err != nil {
+			return fmt.Errorf("step %d/s: %w", rate, err)
+		}
+		rr.Steps = append(rr.Steps, r)
+		rr.Window.Requests += r.Requests
+		rr.Window.Successes += r.OK
+		fmt.Fprintf(progress, "  %-2s %5d/s  ok %6d  err %4d  p50 %8.0fµs  p99 %8.0fµs\n", in.arm.Name, rate, r.OK, r.Errors, r.Latency.P50, r.Latency.P99)
+	}
+	if in.arm.Settle && o.Settle > 0 {
+		if err := sleepCtx(ctx, o.Settle); err != nil {
+			return err
+		}
+	}
+	if cpuErr == nil {
+		if cpu1, err := cpuTime(in.pid); err == nil {
+			us := (cpu1 - cpu0).Microseconds()
+			rr.Window.CPUMicros = &us
+		}
+	}
+	if metrics {
+		if m, err := in.gw.ReadMetrics(ctx); err != nil {
+			rr.Notes = append(rr.Notes, err.Error())
+		} else {
+			rr.Window.DBStatements = &m.DBQueryCount
+		}
+	}
+	if countOnly {
+		return nil
+	}
+
+	cpu0, cpuErr = cpuTime(in.pid)
+	sw, err := load.RunSweep(ctx, client, chat, o.Levels, o.SweepDur, o.P99Bound)
+	rr.Sweep = sw
+	for _, l := range sw.Levels {
+		rr.Window.Successes += l.Result.OK
+		rr.Window.SweepRequests += l.Result.Requests
+	}
+	if cpuErr == nil {
+		if cpu1, err := cpuTime(in.pid); err == nil {
+			us := (cpu1 - cpu0).Microseconds()
+			rr.Window.SweepCPUMicros = &us
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("sweep: %w", err)
+	}
+	fmt.Fprintf(progress, "  %-2s sweep     max %6.0f req/s at %d workers\n", in.arm.Name, sw.MaxRPS, sw.MaxWorkers)
+
+	st, err := load.Streams(ctx, client, target(in, chatBody(o.Model, true)), o.StreamRate, o.StreamDur)
+	rr.Stream = st
+	if st != nil {
+		rr.Window.Successes += st.OK
+	}
+	if err != nil {
+		return fmt.Errorf("streams: %w", err)
+	}
+	fmt.Fprintf(progress, "  %-2s streams   ok %6d  err %4d  ttft p99 %6.0fµs  gap p50 %6.0fµs\n", in.arm.Name, st.OK, st.Errors, st.TTFT.P99, st.Gap.P50)
+	if in.pid != 0 {
+		if rss, err := procstat.PeakRSS(in.pid); err == nil {
+			rr.Window.PeakRSS = &rss
+		}
+	}
+	return nil
+}
+
+// stopArm ends the arm's process and, for a gateway, reads its ledger.
+func stopArm(e *env, in *instance, rr *roundResult) {
+	switch {
+	case in.proxy != nil:
+		in.proxy.stop(5 * time.Second)
+	case in.gw != nil:
+		ex, err := in.gw.Stop(e.opts.StopTimeout)
+		rr.Exit = &ex
+		if err != nil {
+			rr.Notes = append(rr.Notes, err.Error())
+		}
+		if ex.Code != 0 {
+			rr.Notes = append(rr.Notes, fmt.Sprintf("gateway exit status %d %s: %s", ex.Code, ex.Signal, in.gw.LogTail(512)))
+		}
+		if l, err := gateway.ReadLedger(in.gw.DBPath); err != nil {
+			rr.Notes = append(rr.Notes, err.Error())
+		} else {
+			rr.Ledger = &l
+		}
+	}
+}
+
+func target(in *instance, body []byte) load.Target {
+	h := http.Header{"Content-Type": {"application/json"}}
+	if in.key != "" {
+		h.Set("Authorization", "Bearer "+in.key)
+	}
+	return load.Target{Method: http.MethodPost, URL: in.baseURL + "/v1/chat/completions", Header: h, Body: body}
+}
+
+var errNoProcess = errors.New("no process to measure")
+
+func cpuTime(pid int) (time.Duration, error) {
+	if pid == 0 {
+		return 0, errNoProcess
+	}
+	return procstat.CPUTime(pid)
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

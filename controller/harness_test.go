@@ -1,0 +1,267 @@
+package controller_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/gin-gonic/gin"
+	"golang.org/x/crypto/bcrypt"
+
+	"one-api/common"
+	"one-api/controller"
+	"one-api/middleware"
+	"one-api/model"
+	"one-api/router"
+)
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	// The store and handlers log through the process logger; keep test
+	// output readable unless -v asks for everything.
+	if !testing.Verbose() {
+		common.SetLogOutput(io.Discard)
+	}
+	os.Exit(m.Run())
+}
+
+// Root's credentials in every test environment.
+const (
+	rootPassword = "root-password-for-tests"
+	rootToken    = "roottokenroottokenroottokenroot1" // 32 characters
+)
+
+// testEnv is a gateway admin API on a temporary SQLite file, built the way
+// main builds it (router.New + RegisterAPI), with recording fakes for the
+// cache invalidator and the routing-table hook.
+type testEnv struct {
+	t        *testing.T
+	cfg      *common.Config
+	store    *model.Store
+	options  *model.OptionStore
+	engine   *gin.Engine
+	inv      *fakeInvalidator
+	rebuilds atomic.Int32
+	rootID   int
+}
+
+type envOptions struct {
+	noRoot bool
+	config func(*common.Config)
+}
+
+// newEnv builds a test environment with a root user (unless noRoot).
+func newEnv(t *testing.T, opts ...func(*envOptions)) *testEnv {
+	t.Helper()
+	var o envOptions
+	for _, f := range opts {
+		f(&o)
+	}
+	cfg, err := common.LoadConfig(func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatalf("default config: %v", err)
+	}
+	cfg.SQLitePath = filepath.Join(t.TempDir(), "one-api.db")
+	cfg.GinMode = gin.TestMode
+	if o.config != nil {
+		o.config(cfg)
+	}
+	ctx := context.Background()
+	store, err := model.Open(model.OpenConfigFrom(cfg))
+	if err != nil {
+		t.Fatalf("open store: %v", err)
+	}
+	t.Cleanup(func() { store.Close() })
+	if err := store.Migrate(ctx); err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	e := &testEnv{t: t, cfg: cfg, store: store, inv: &fakeInvalidator{}}
+	if !o.noRoot {
+		e.rootID = e.addUser("root", rootPassword, rootToken, model.RoleRoot)
+	}
+	if e.options, err = model.NewOptionStore(ctx, store); err != nil {
+		t.Fatalf("options: %v", err)
+	}
+	api := &controller.API{
+		Store: store, Options: e.options, Invalidator: e.inv,
+		ChannelsChanged: func(context.Context) error { e.rebuilds.Add(1); return nil },
+		BcryptCost:      bcrypt.MinCost, Version: "v-test", NodeType: "master", StartTime: 1700000000,
+	}
+	mw := router.NewAPIMiddleware(cfg, store)
+	e.engine = router.New(router.Deps{
+		GinMode: gin.TestMode,
+		Global: []gin.HandlerFunc{
+			middleware.AssignRequestID(), middleware.Recover(), middleware.BodyLimit(cfg.MaxRequestBodyBytes),
+		},
+		Register: []func(*gin.Engine){func(r *gin.Engine) { router.RegisterAPI(r, api, mw) }},
+	})
+	return e
+}
+
+func withoutRoot(o *envOptions) { o.noRoot = true }
+
+func withConfig(f func(*common.Config)) func(*envOptions) {
+	return func(o *envOptions) { o.config = f }
+}
+
+// addUser inserts an enabled user directly, with a cheap bcrypt hash so
+// that tests stay fast; it returns the user id.
+func (e *testEnv) addUser(username, password, accessToken string, role int) int {
+	e.t.Helper()
+	if accessToken == "" {
+		// users.access_token is unique: every user gets one, as in one-api.
+		accessToken = common.RandomString(32)
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	u := &model.User{Username: username, Password: string(hash), DisplayName: username, Role: role,
+		Status: model.UserEnabled, AccessToken: accessToken, Group: "default",
+		AffCode: common.RandomString(4), Quota: 1000}
+	if err := e.store.CreateUser(context.Background(), u); err != nil {
+		e.t.Fatalf("add user %s: %v", username, err)
+	}
+	return u.ID
+}
+
+// request describes one call; zero fields are left out.
+type request struct {
+	method string
+	path   string
+	auth   string // Authorization header
+	body   any    // JSON-encoded unless []byte or io.Reader
+	cookie *http.Cookie
+	ip     string // client address, default 192.0.2.1
+}
+
+// response is a recorded answer with its envelope decoded.
+type response struct {
+	*httptest.ResponseRecorder
+	env envelope
+}
+
+type envelope struct {
+	Success bool            `json:"success"`
+	Message string          `json:"message"`
+	Data    json.RawMessage `json:"data"`
+}
+
+func (e *testEnv) do(r request) response {
+	e.t.Helper()
+	var body io.Reader
+	switch b := r.body.(type) {
+	case nil:
+	case []byte:
+		body = bytes.NewReader(b)
+	case io.Reader:
+		body = b
+	default:
+		raw, err := json.Marshal(b)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		body = bytes.NewReader(raw)
+	}
+	req := httptest.NewRequest(r.method, r.path, body)
+	if r.body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if r.auth != "" {
+		req.Header.Set("Authorization", r.auth)
+	}
+	if r.cookie != nil {
+		req.AddCookie(r.cookie)
+	}
+	if r.ip != "" {
+		req.RemoteAddr = r.ip + ":1234"
+	}
+	rec := httptest.NewRecorder()
+	e.engine.ServeHTTP(rec, req)
+	res := response{ResponseRecorder: rec}
+	if rec.Body.Len() > 0 && rec.Header().Get("Content-Type") != "" {
+		_ = json.Unmarshal(rec.Body.Bytes(), &res.env)
+	}
+	return res
+}
+
+// ok calls and fails the test unless the answer is HTTP 200 success=true.
+func (e *testEnv) ok(r request) response {
+	e.t.Helper()
+	res := e.do(r)
+	if res.Code != http.StatusOK || !res.env.Success {
+		e.t.Fatalf("%s %s: got %d %s, want 200 success", r.method, r.path, res.Code, res.Body.String())
+	}
+	return res
+}
+
+// refused calls and fails the test unless the answer is HTTP 200
+// success=false (a handled error); it returns the message.
+func (e *testEnv) refused(r request) string {
+	e.t.Helper()
+	res := e.do(r)
+	if res.Code != http.StatusOK || res.env.Success {
+		e.t.Fatalf("%s %s: got %d %s, want 200 success=false", r.method, r.path, res.Code, res.Body.String())
+	}
+	return res.env.Message
+}
+
+// data decodes the envelope's data into a T.
+func data[T any](t *testing.T, res response) T {
+	t.Helper()
+	var v T
+	if err := json.Unmarshal(res.env.Data, &v); err != nil {
+		t.Fatalf("decode data %s: %v", res.env.Data, err)
+	}
+	return v
+}
+
+// fakeInvalidator records what the API invalidated.
+type fakeInvalidator struct {
+	mu     sync.Mutex
+	tokens []string
+	users  []int
+}
+
+func (f *fakeInvalidator) TokenChanged(key string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.tokens = append(f.tokens, key)
+}
+
+func (f *fakeInvalidator) UserChanged(id int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.users = append(f.users, id)
+}
+
+func (f *fakeInvalidator) sawToken(key string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, k := range f.tokens {
+		if k == key {
+			return true
+		}
+	}
+	return false
+}
+
+func (f *fakeInvalidator) sawUser(id int) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, u := range f.users {
+		if u == id {
+			return true
+		}
+	}
+	return false
+}

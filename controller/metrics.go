@@ -1,0 +1,58 @@
+package controller
+
+import (
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"one-api/metrics"
+)
+
+// errMetricsDisabled answers the metrics endpoints when METRICS_ENABLED=false.
+var errMetricsDisabled = Errorf("metrics are disabled (METRICS_ENABLED=false)")
+
+// Metrics serves GET /api/metrics/, POST /api/metrics/reset and the
+// Prometheus exposition at GET /metrics. Authorization is the router's job.
+type Metrics struct {
+	m    *metrics.Metrics
+	prom http.Handler
+}
+
+// NewMetrics returns the handlers for m; a nil m (metrics disabled) is
+// valid: every endpoint then says so.
+func NewMetrics(m *metrics.Metrics) *Metrics {
+	h := &Metrics{m: m}
+	if m != nil && m.Prom != nil {
+		h.prom = m.Prom.Handler()
+	}
+	return h
+}
+
+// Get answers the current window's statistics (metrics.Snapshot).
+func (h *Metrics) Get(c *gin.Context) {
+	if h.m == nil {
+		fail(c, errMetricsDisabled)
+		return
+	}
+	respond(c, h.m.Window.Snapshot())
+}
+
+// Reset starts a new window.
+func (h *Metrics) Reset(c *gin.Context) {
+	if h.m == nil {
+		fail(c, errMetricsDisabled)
+		return
+	}
+	h.m.Window.Reset()
+	respond(c, nil)
+}
+
+// Prometheus serves the registry in the text exposition format. Scrapers
+// read status codes, not envelopes, so disabled metrics answer 404.
+func (h *Metrics) Prometheus(c *gin.Context) {
+	if h.prom == nil {
+		c.String(http.StatusNotFound, errMetricsDisabled.Error()+"\n")
+		return
+	}
+	h.prom.ServeHTTP(c.Writer, c.Request)
+}

@@ -1,0 +1,747 @@
+package model
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"gorm.io/gorm"
+
+	"one-api/common"
+)
+
+type ledgerToken struct {
+	id, user  int
+	unlimited bool
+}
+
+type ledgerFixture struct {
+	users    []int
+	tokens   []ledgerToken
+	channels []int
+}
+
+// seedLedger gives db users with short and long balances, limited and
+// unlimited tokens, and channels; the same calls on two fresh databases give
+// the same ids.
+func seedLedger(t testing.TB, db *gorm.DB) ledgerFixture {
+	t.Helper()
+	var f ledgerFixture
+	for i, q := range []int64{0, 900, 4000, 1 << 40} {
+		u := &User{Username: fmt.Sprintf("u%d", i), Password: "x", Status: UserEnabled, Quota: q,
+			Group: "default", AccessToken: fmt.Sprintf("at%d", i), AffCode: fmt.Sprintf("aff%d", i)}
+		if err := db.Create(u).Error; err != nil {
+			t.Fatalf("seed user: %v", err)
+		}
+		f.users = append(f.users, u.ID)
+		for j, remain := range []int64{600, 2500, 0} {
+			tok := &Token{UserID: u.ID, Key: fmt.Sprintf("k%d-%d", i, j), Status: TokenEnabled, ExpiredTime: -1,
+				RemainQuota: remain, UnlimitedQuota: j == 2}
+			if err := db.Create(tok).Error; err != nil {
+				t.Fatalf("seed token: %v", err)
+			}
+			f.tokens = append(f.tokens, ledgerToken{id: tok.ID, user: u.ID, unlimited: tok.UnlimitedQuota})
+		}
+	}
+	for i := range 2 {
+		ch := &Channel{Name: fmt.Sprintf("ch%d", i), Key: "sk", Status: ChannelEnabled}
+		if err := db.Create(ch).Error; err != nil {
+			t.Fatalf("seed channel: %v", err)
+		}
+		f.channels = append(f.channels, ch.ID)
+	}
+	return f
+}
+
+type ledgerState struct {
+	users    map[int]UserDelta  // quota, used_quota, request_count
+	tokens   map[int]TokenDelta // remain_quota, used_quota
+	channels map[int]int64
+}
+
+func readLedgerState(t testing.TB, db *gorm.DB) ledgerState {
+	t.Helper()
+	s := ledgerState{users: map[int]UserDelta{}, tokens: map[int]TokenDelta{}, channels: map[int]int64{}}
+	var users []User
+	var tokens []Token
+	var channels []Channel
+	if err := errors.Join(db.Find(&users).Error, db.Find(&tokens).Error, db.Find(&channels).Error); err != nil {
+		t.Fatalf("read state: %v", err)
+	}
+	for _, u := range users {
+		s.users[u.ID] = UserDelta{u.Quota, u.UsedQuota, int64(u.RequestCount)}
+	}
+	for _, tk := range tokens {
+		s.tokens[tk.ID] = TokenDelta{tk.RemainQuota, tk.UsedQuota}
+	}
+	for _, c := range channels {
+		s.channels[c.ID] = c.UsedQuota
+	}
+	return s
+}
+
+func compareLedgerStates(t *testing.T, label string, got, want ledgerState) {
+	t.Helper()
+	for id, w := range want.users {
+		if g := got.users[id]; g != w {
+			t.Errorf("%s: user %d = %+v, want %+v", label, id, g, w)
+		}
+	}
+	for id, w := range want.tokens {
+		if g := got.tokens[id]; g != w {
+			t.Errorf("%s: token %d = %+v, want %+v", label, id, g, w)
+		}
+	}
+	for id, w := range want.channels {
+		if g := got.channels[id]; g != w {
+			t.Errorf("%s: channel %d used_quota = %d, want %d", label, id, g, w)
+		}
+	}
+}
+
+// withPending is what the API shows: the row plus the unflushed deltas.
+func withPending(s ledgerState, l *BatchLedger) ledgerState {
+	out := ledgerState{users: map[int]UserDelta{}, tokens: map[int]TokenDelta{}, channels: map[int]int64{}}
+	for id, u := range s.users {
+		p := l.Pending(id)
+		out.users[id] = UserDelta{u.Quota + p.Quota, u.UsedQuota + p.UsedQuota, u.RequestCount + p.RequestCount}
+	}
+	for id, tk := range s.tokens {
+		p := l.PendingToken(id)
+		out.tokens[id] = TokenDelta{tk.RemainQuota + p.RemainQuota, tk.UsedQuota + p.UsedQuota}
+	}
+	for id, used := range s.channels {
+		out.channels[id] = used + l.PendingChannel(id)
+	}
+	return out
+}
+
+func sameOutcome(a, b error) bool {
+	for _, s := range []error{ErrUserQuotaExhausted, ErrTokenQuotaExhausted} {
+		if errors.Is(a, s) || errors.Is(b, s) {
+			return errors.Is(a, s) && errors.Is(b, s)
+		}
+	}
+	return a == nil && b == nil
+}
+
+func newTestBatchLedger(t testing.TB, db *gorm.DB, opts ...WorkerOption) *BatchLedger {
+	t.Helper()
+	l := NewBatchLedger(db, common.BatchUpdateConfig{Enabled: true, Interval: 5 * time.Second},
+		append([]WorkerOption{WithClock(newManualClock())}, opts...)...)
+	t.Cleanup(func() { l.Close(context.Background()) })
+	return l
+}
+
+// TestBatchLedgerMatchesDirect runs one random sequence of Reserve, Settle,
+// Release, flushes, reloads and admin writes through DirectLedger on one
+// database and BatchLedger on another: every call must decide alike, the
+// API view (row + Pending) must agree at all times, and after a flush the
+// rows must be equal.
+func TestBatchLedgerMatchesDirect(t *testing.T) {
+	for seed := range uint64(6) {
+		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
+			ctx := context.Background()
+			dst, bst := openPhaseBStore(t), openPhaseBStore(t)
+			f := seedLedger(t, dst.DB)
+			seedLedger(t, bst.DB)
+			direct := NewDirectLedger(dst.DB)
+			batch := newTestBatchLedger(t, bst.DB)
+			rng := rand.New(rand.NewPCG(seed, 42))
+			var open []Reservation
+			refused := 0
+
+			for step := range 400 {
+				switch p := rng.IntN(100); {
+				case p < 40:
+					tk := f.tokens[rng.IntN(len(f.tokens))]
+					r := Reservation{UserID: tk.user, TokenID: tk.id, Unlimited: tk.unlimited, Amount: rng.Int64N(700)}
+					if rng.IntN(8) == 0 {
+						r.Amount = 0 // refused at a zero or negative balance all the same
+					}
+					ed, eb := direct.Reserve(ctx, r), batch.Reserve(ctx, r)
+					if !sameOutcome(ed, eb) {
+						t.Fatalf("step %d: Reserve(%+v): direct %v, batch %v", step, r, ed, eb)
+					}
+					if ed == nil {
+						open = append(open, r)
+					} else {
+						refused++
+					}
+				case p < 70 && len(open) > 0:
+					i := rng.IntN(len(open))
+					s := Settlement{Reservation: open[i], ChannelID: rng.IntN(len(f.channels) + 1), Quota: rng.Int64N(900)}
+					open = append(open[:i], open[i+1:]...)
+					if err := errors.Join(direct.Settle(ctx, s), batch.Settle(ctx, s)); err != nil {
+						t.Fatalf("step %d: Settle: %v", step, err)
+					}
+				case p < 80 && len(open) > 0:
+					i := rng.IntN(len(open))
+					r := open[i]
+					open = append(open[:i], open[i+1:]...)
+					if err := errors.Join(direct.Release(ctx, r), batch.Release(ctx, r)); err != nil {
+						t.Fatalf("step %d: Release: %v", step, err)
+					}
+				case p < 86:
+					if err := batch.Flush(ctx); err != nil {
+						t.Fatalf("step %d: Flush: %v", step, err)
+					}
+				case p < 90:
+					batch.Forget(f.users[rng.IntN(len(f.users))])
+					batch.ForgetToken(f.tokens[rng.IntN(len(f.tokens))].id)
+				case p < 94: // top-up: a relative write, then Forget
+					tk := f.tokens[rng.IntN(len(f.tokens))]
+					add := rng.Int64N(3000)
+					topUp := func(db *gorm.DB) error {
+						return errors.Join(
+							db.Model(&User{}).Where("id = ?", tk.user).Update("quota", gorm.Expr("quota + ?", add)).Error,
+							db.Model(&Token{}).Where("id = ?", tk.id).Update("remain_quota", gorm.Expr("remain_quota + ?", add)).Error)
+					}
+					if err := errors.Join(topUp(dst.DB), topUp(bst.DB)); err != nil {
+						t.Fatalf("step %d: top-up: %v", step, err)
+					}
+					batch.Forget(tk.user)
+					batch.ForgetToken(tk.id)
+				case p < 97: // admin edit: an absolute write, through Apply
+					tk := f.tokens[rng.IntN(len(f.tokens))]
+					q, r := rng.Int64N(5000), rng.Int64N(3000)
+					set := func(db *gorm.DB) error {
+						return errors.Join(
+							db.Model(&User{}).Where("id = ?", tk.user).Update("quota", q).Error,
+							db.Model(&Token{}).Where("id = ?", tk.id).Update("remain_quota", r).Error)
+					}
+					if err := errors.Join(set(dst.DB), batch.Apply(ctx, set)); err != nil {
+						t.Fatalf("step %d: Apply: %v", step, err)
+					}
+				default:
+					want := readLedgerState(t, dst.DB)
+					compareLedgerStates(t, fmt.Sprintf("step %d, row+Pending", step), withPending(readLedgerState(t, bst.DB), batch), want)
+				}
+			}
+			if err := batch.Flush(ctx); err != nil {
+				t.Fatalf("final Flush: %v", err)
+			}
+			compareLedgerStates(t, "after flush", readLedgerState(t, bst.DB), readLedgerState(t, dst.DB))
+			if refused == 0 {
+				t.Error("no Reserve was refused: the sequence never tested the limits")
+			}
+		})
+	}
+}
+
+func TestBatchLedgerTokenAtLimit(t *testing.T) {
+	ctx := context.Background()
+	st := openPhaseBStore(t)
+	uid, tids := seedUserTokens(t, st.DB, "alice", 1<<40, "k") // token remain 1000
+	l := newTestBatchLedger(t, st.DB)
+	queries := countStatements(t, st.DB)
+	r := Reservation{UserID: uid, TokenID: tids[0], Amount: 600}
+	if err := l.Reserve(ctx, r); err != nil {
+		t.Fatalf("first Reserve: %v", err)
+	}
+	if err := l.Reserve(ctx, r); !errors.Is(err, ErrTokenQuotaExhausted) {
+		t.Fatalf("second Reserve = %v, want ErrTokenQuotaExhausted (400 left)", err)
+	}
+	if err := l.Reserve(ctx, Reservation{UserID: uid, TokenID: tids[0], Amount: 400}); err != nil {
+		t.Fatalf("Reserve of exactly what is left: %v", err)
+	}
+	if err := l.Reserve(ctx, Reservation{UserID: uid, TokenID: tids[0], Amount: 0}); !errors.Is(err, ErrTokenQuotaExhausted) {
+		t.Fatalf("Reserve at 0 = %v, want ErrTokenQuotaExhausted", err)
+	}
+	if g := queries.Load(); g != 2 {
+		t.Errorf("%d queries for four Reserves, want 2 (one balance load each for user and token)", g)
+	}
+	// A request that cost more than it reserved overdraws by its own excess
+	// only, as with DirectLedger; the next one is refused.
+	if err := l.Settle(ctx, Settlement{Reservation: r, Quota: 700}); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Reserve(ctx, Reservation{UserID: uid, TokenID: tids[0], Amount: 1}); !errors.Is(err, ErrTokenQuotaExhausted) {
+		t.Fatalf("Reserve after overdraw = %v, want ErrTokenQuotaExhausted", err)
+	}
+	// The user's own balance is checked first.
+	poor, ptids := seedUserTokens(t, st.DB, "bob", 50, "kb")
+	if err := l.Reserve(ctx, Reservation{UserID: poor, TokenID: ptids[0], Amount: 51}); !errors.Is(err, ErrUserQuotaExhausted) {
+		t.Fatalf("Reserve past the user's quota = %v, want ErrUserQuotaExhausted", err)
+	}
+	broke, btids := seedUserTokens(t, st.DB, "carol", 0, "kc")
+	if err := l.Reserve(ctx, Reservation{UserID: broke, TokenID: btids[0], Amount: 0}); !errors.Is(err, ErrUserQuotaExhausted) {
+		t.Fatalf("Reserve of 0 at a zero balance = %v, want ErrUserQuotaExhausted", err)
+	}
+}
+
+func TestBatchLedgerForgetAfterTopUp(t *testing.T) {
+	ctx := context.Background()
+	st := openPhaseBStore(t)
+	uid, tids := seedUserTokens(t, st.DB, "alice", 100, "k")
+	l := newTestBatchLedger(t, st.DB)
+	r := Reservation{UserID: uid, TokenID: tids[0], Amount: 100}
+	if err := l.Reserve(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Reserve(ctx, Reservation{UserID: uid, TokenID: tids[0], Amount: 1}); !errors.Is(err, ErrUserQuotaExhausted) {
+		t.Fatalf("Reserve at 0 = %v, want ErrUserQuotaExhausted", err)
+	}
+	// The admin tops up (a relative write) and tells the ledger.
+	st.DB.Model(&User{}).Where("id = ?", uid).Update("quota", gorm.Expr("quota + ?", 500))
+	l.Forget(uid)
+	if err := l.Reserve(ctx, Reservation{UserID: uid, TokenID: tids[0], Amount: 500}); err != nil {
+		t.Fatalf("Reserve of the top-up: %v", err)
+	}
+	if err := l.Reserve(ctx, Reservation{UserID: uid, TokenID: tids[0], Amount: 1}); !errors.Is(err, ErrUserQuotaExhausted) {
+		t.Fatalf("Reserve past the top-up = %v, want ErrUserQuotaExhausted", err)
+	}
+	if err := l.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var u User
+	st.DB.First(&u, uid)
+	if u.Quota != 0 {
+		t.Errorf("quota = %d, want 0 (100 + 500 top-up − 600 reserved)", u.Quota)
+	}
+}
+
+// onceDuring runs f inside the next UPDATE of table, i.e. while a flush
+// transaction is open and the ledger's deltas are in flight.
+func onceDuring(t *testing.T, db *gorm.DB, table string, f func()) {
+	t.Helper()
+	var once sync.Once
+	if err := db.Callback().Update().Before("gorm:update").Register("phaseb:during", func(tx *gorm.DB) {
+		if tx.Statement.Table == table {
+			once.Do(f)
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestBatchLedgerMovementDuringFlush(t *testing.T) {
+	tests := []struct {
+		name      string
+		userQuota int64
+		unlimited bool
+		pending   func(l *BatchLedger, uid, tid int) int64
+		refusal   error
+	}{
+		{"user balance", 1000, true, func(l *BatchLedger, uid, _ int) int64 { return l.Pending(uid).Quota }, ErrUserQuotaExhausted},
+		{"token balance", 1 << 40, false, func(l *BatchLedger, _, tid int) int64 { return l.PendingToken(tid).RemainQuota }, ErrTokenQuotaExhausted},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			st := openPhaseBStore(t)
+			uid, tids := seedUserTokens(t, st.DB, "alice", tc.userQuota, "k") // token remain 1000
+			l := newTestBatchLedger(t, st.DB)
+			reserve := func(n int64) error {
+				return l.Reserve(ctx, Reservation{UserID: uid, TokenID: tids[0], Unlimited: tc.unlimited, Amount: n})
+			}
+			if err := reserve(100); err != nil {
+				t.Fatal(err)
+			}
+			onceDuring(t, st.DB, "users", func() {
+				if err := reserve(300); err != nil {
+					t.Errorf("Reserve during flush: %v", err)
+				}
+				if g := tc.pending(l, uid, tids[0]); g != -400 {
+					t.Errorf("pending during flush = %d, want -400 (100 in flight + 300 new)", g)
+				}
+			})
+			if err := l.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+			// The read-back after the flush says 900; 300 more are pending: 600 left.
+			if err := reserve(600); err != nil {
+				t.Fatalf("Reserve of the last 600: %v", err)
+			}
+			if err := reserve(1); !errors.Is(err, tc.refusal) {
+				t.Fatalf("Reserve past the balance = %v, want %v", err, tc.refusal)
+			}
+		})
+	}
+}
+
+func TestBatchLedgerMovementDuringApply(t *testing.T) {
+	ctx := context.Background()
+	st := openPhaseBStore(t)
+	uid, _ := seedUserTokens(t, st.DB, "alice", 1000)
+	l := newTestBatchLedger(t, st.DB)
+	r := Reservation{UserID: uid, Unlimited: true, Amount: 100}
+	if err := errors.Join(l.Reserve(ctx, r), l.Flush(ctx)); err != nil {
+		t.Fatal(err)
+	}
+	err := l.Apply(ctx, func(tx *gorm.DB) error {
+		// A request reserves while the admin's edit is being written: it
+		// lands after the edit, as it would with DirectLedger had it come
+		// a moment later.
+		if err := l.Reserve(ctx, r); err != nil {
+			t.Errorf("Reserve during Apply: %v", err)
+		}
+		return tx.Model(&User{}).Where("id = ?", uid).Update("quota", 5000).Error
+	})
+	if err != nil {
+		t.Fatalf("Apply: %v", err)
+	}
+	if err := l.Reserve(ctx, Reservation{UserID: uid, Unlimited: true, Amount: 4900}); err != nil {
+		t.Fatalf("Reserve of 5000 − 100: %v", err)
+	}
+	if err := l.Reserve(ctx, Reservation{UserID: uid, Unlimited: true, Amount: 1}); !errors.Is(err, ErrUserQuotaExhausted) {
+		t.Fatalf("Reserve past it = %v, want ErrUserQuotaExhausted", err)
+	}
+	if err := l.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var u User
+	st.DB.First(&u, uid)
+	if u.Quota != 0 {
+		t.Errorf("quota = %d, want 0", u.Quota)
+	}
+}
+
+func TestBatchLedgerForgetsIdleAccounts(t *testing.T) {
+	ctx := context.Background()
+	st := openPhaseBStore(t)
+	uid, tids := seedUserTokens(t, st.DB, "alice", 1000, "k")
+	l := newTestBatchLedger(t, st.DB)
+	if err := l.Reserve(ctx, Reservation{UserID: uid, TokenID: tids[0], Amount: 10}); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if g := l.Stats().Accounts; g != 2 {
+		t.Errorf("accounts after a flush that wrote them = %d, want 2", g)
+	}
+	bob, btids := seedUserTokens(t, st.DB, "bob", 1000, "kb")
+	if err := errors.Join(l.Reserve(ctx, Reservation{UserID: bob, TokenID: btids[0], Amount: 10}), l.Flush(ctx)); err != nil {
+		t.Fatal(err)
+	}
+	if g := l.Stats().Accounts; g != 2 {
+		t.Errorf("accounts after alice idled an interval = %d, want 2 (bob's)", g)
+	}
+	if err := l.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if g := l.Stats().Accounts; g != 0 {
+		t.Errorf("accounts after an idle interval = %d, want 0", g)
+	}
+}
+
+func TestBatchLedgerConcurrentReservesCannotOverspend(t *testing.T) {
+	ctx := context.Background()
+	st := openPhaseBStore(t)
+	uid, tids := seedUserTokens(t, st.DB, "alice", 1<<40, "k") // token remain 1000
+	l := newTestBatchLedger(t, st.DB)
+	var ok atomic.Int64
+	var wg sync.WaitGroup
+	for range 64 {
+		wg.Go(func() {
+			switch err := l.Reserve(ctx, Reservation{UserID: uid, TokenID: tids[0], Amount: 100}); {
+			case err == nil:
+				ok.Add(1)
+			case !errors.Is(err, ErrTokenQuotaExhausted):
+				t.Errorf("Reserve: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if g := ok.Load(); g != 10 {
+		t.Errorf("%d of 64 reservations of 100 granted on a 1000 balance, want 10", g)
+	}
+	if err := l.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var tok Token
+	st.DB.First(&tok, tids[0])
+	if tok.RemainQuota != 0 {
+		t.Errorf("remain_quota = %d, want 0", tok.RemainQuota)
+	}
+}
+
+func TestBatchLedgerFailedFlushesLoseNothing(t *testing.T) {
+	ctx := context.Background()
+	dst, bst := openPhaseBStore(t), openPhaseBStore(t)
+	f := seedLedger(t, dst.DB)
+	seedLedger(t, bst.DB)
+	direct := NewDirectLedger(dst.DB)
+	var events []error
+	batch := newTestBatchLedger(t, bst.DB, WithOnFlush(func(_ int, err error) { events = append(events, err) }))
+	left := failStatements(t, bst.DB, "update", "tokens", 2)
+
+	rich := f.users[3]
+	tok := f.tokens[9] // rich user's 600-quota token
+	work := func(n int) {
+		for i := range n {
+			r := Reservation{UserID: rich, TokenID: tok.id, Amount: 20}
+			s := Settlement{Reservation: r, ChannelID: f.channels[i%2], Quota: int64(10 + i)}
+			for _, l := range []QuotaLedger{direct, batch} {
+				if err := errors.Join(l.Reserve(ctx, r), l.Settle(ctx, s)); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	work(5)
+	if err := batch.Flush(ctx); !errors.Is(err, errInjected) {
+		t.Fatalf("first Flush = %v, want the injected failure", err)
+	}
+	work(3)
+	compareLedgerStates(t, "between failures, row+Pending", withPending(readLedgerState(t, bst.DB), batch), readLedgerState(t, dst.DB))
+	if err := batch.Flush(ctx); !errors.Is(err, errInjected) {
+		t.Fatalf("second Flush = %v, want the injected failure", err)
+	}
+	work(2)
+	if err := batch.Flush(ctx); err != nil {
+		t.Fatalf("third Flush: %v", err)
+	}
+	if left.Load() != 0 {
+		t.Fatal("injected failures unused")
+	}
+	compareLedgerStates(t, "after recovery", readLedgerState(t, bst.DB), readLedgerState(t, dst.DB))
+	if s := batch.Stats(); s.FailedFlushes != 2 || s.Flushes != 1 || len(events) != 3 {
+		t.Errorf("stats = %+v, %d flush events; want 2 failed, 1 flush, 3 events", s, len(events))
+	}
+}
+
+func TestBatchLedgerFlushIsOneTransactionOfRelativeUpdates(t *testing.T) {
+	ctx := context.Background()
+	st := openPhaseBStore(t)
+	f := seedLedger(t, st.DB)
+	l := newTestBatchLedger(t, st.DB)
+	for _, tk := range []ledgerToken{f.tokens[6], f.tokens[9], f.tokens[11]} {
+		r := Reservation{UserID: tk.user, TokenID: tk.id, Unlimited: tk.unlimited, Amount: 5}
+		if err := errors.Join(l.Reserve(ctx, r), l.Settle(ctx, Settlement{Reservation: r, ChannelID: f.channels[0], Quota: 7})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var sqls []string
+	var mu sync.Mutex
+	if err := st.DB.Callback().Update().After("gorm:update").Register("phaseb:sql", func(tx *gorm.DB) {
+		mu.Lock()
+		sqls = append(sqls, tx.Statement.SQL.String())
+		mu.Unlock()
+	}); err != nil {
+		t.Fatal(err)
+	}
+	queries := countStatements(t, st.DB)
+	if err := l.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// 2 users + 2 limited tokens + 1 channel, then one read-back per table.
+	if g, w := queries.Load(), int64(7); g != w {
+		t.Errorf("flush made %d statements, want %d", g, w)
+	}
+	if len(sqls) != 5 {
+		t.Fatalf("UPDATEs = %q, want 5", sqls)
+	}
+	for _, q := range sqls {
+		for _, col := range []string{"quota", "used_quota", "request_count", "remain_quota"} {
+			if strings.Contains(q, "`"+col+"`=") || strings.Contains(q, `"`+col+`"=`) {
+				if !strings.Contains(q, "="+col+" + ") {
+					t.Errorf("%s is not written as %s + delta: %s", col, col, q)
+				}
+			}
+		}
+	}
+	if err := l.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if g := queries.Load(); g != 7 {
+		t.Errorf("an empty flush made %d statements", g-7)
+	}
+}
+
+func TestBatchLedgerFlushesOnInterval(t *testing.T) {
+	ctx := context.Background()
+	st := openPhaseBStore(t)
+	uid, tids := seedUserTokens(t, st.DB, "alice", 10000, "k")
+	clk := newManualClock()
+	flushed := make(chan error, 10)
+	l := NewBatchLedger(st.DB, common.BatchUpdateConfig{Interval: 5 * time.Second}, WithClock(clk),
+		WithOnFlush(func(_ int, err error) { flushed <- err }))
+	t.Cleanup(func() { l.Close(context.Background()) })
+	l.Start()
+	r := Reservation{UserID: uid, TokenID: tids[0], Amount: 100}
+	if err := errors.Join(l.Reserve(ctx, r), l.Settle(ctx, Settlement{Reservation: r, Quota: 40})); err != nil {
+		t.Fatal(err)
+	}
+	clk.BlockUntil(1)
+	clk.Advance(5 * time.Second)
+	if err := <-flushed; err != nil {
+		t.Fatalf("flush: %v", err)
+	}
+	var u User
+	st.DB.First(&u, uid)
+	if u.Quota != 9960 || u.UsedQuota != 40 || u.RequestCount != 1 {
+		t.Errorf("user after tick = quota %d used %d count %d, want 9960 40 1", u.Quota, u.UsedQuota, u.RequestCount)
+	}
+}
+
+func TestBatchLedgerClose(t *testing.T) {
+	ctx := context.Background()
+	st := openPhaseBStore(t)
+	uid, tids := seedUserTokens(t, st.DB, "alice", 10000, "k")
+	l := NewBatchLedger(st.DB, common.BatchUpdateConfig{Interval: time.Hour}, WithClock(newManualClock()))
+	l.Start()
+	r := Reservation{UserID: uid, TokenID: tids[0], Amount: 100}
+	if err := errors.Join(l.Reserve(ctx, r), l.Settle(ctx, Settlement{Reservation: r, Quota: 30})); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(ctx); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	var u User
+	st.DB.First(&u, uid)
+	if u.Quota != 9970 || u.UsedQuota != 30 {
+		t.Errorf("after Close: quota %d used %d, want 9970 30", u.Quota, u.UsedQuota)
+	}
+	// After Close every call writes through.
+	if err := l.Settle(ctx, Settlement{Reservation: Reservation{UserID: uid, TokenID: tids[0]}, Quota: 5}); err != nil {
+		t.Fatal(err)
+	}
+	st.DB.First(&u, uid)
+	if u.Quota != 9965 || u.RequestCount != 2 {
+		t.Errorf("after Settle past Close: quota %d count %d, want 9965 2", u.Quota, u.RequestCount)
+	}
+}
+
+func TestBatchLedgerCloseReportsWhatItCouldNotFlush(t *testing.T) {
+	st := openPhaseBStore(t)
+	logs := captureLog(t)
+	uid, tids := seedUserTokens(t, st.DB, "alice", 10000, "k")
+	failStatements(t, st.DB, "update", "users", 1<<30)
+	l := NewBatchLedger(st.DB, common.BatchUpdateConfig{Interval: time.Hour}, WithClock(newManualClock()))
+	if err := l.Settle(context.Background(), Settlement{Reservation: Reservation{UserID: uid, TokenID: tids[0], Amount: 10}, Quota: 25}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := l.Close(ctx); err == nil || !strings.Contains(err.Error(), "not flushed") {
+		t.Fatalf("Close = %v, want an error saying what was not flushed", err)
+	}
+	want := fmt.Sprintf("unflushed quota delta: user %d quota -15 used_quota +25 request_count +1", uid)
+	if !strings.Contains(logs.String(), want) {
+		t.Errorf("log lacks %q:\n%s", want, logs)
+	}
+}
+
+func TestBatchLedgerConcurrent(t *testing.T) {
+	ctx := context.Background()
+	st := openPhaseBStore(t)
+	f := seedLedger(t, st.DB)
+	before := readLedgerState(t, st.DB)
+	l := newTestBatchLedger(t, st.DB)
+	stop := make(chan struct{})
+	flusher := make(chan struct{})
+	go func() {
+		defer close(flusher)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if err := l.Flush(ctx); err != nil {
+				t.Errorf("Flush: %v", err)
+			}
+			l.Forget(f.users[3])
+		}
+	}()
+	var wg sync.WaitGroup
+	settled := make([]atomic.Int64, len(f.tokens))
+	var channelSum atomic.Int64
+	for g := range 64 {
+		wg.Go(func() {
+			for i := range 40 {
+				ti := (g + i) % len(f.tokens)
+				tk := f.tokens[ti]
+				r := Reservation{UserID: tk.user, TokenID: tk.id, Unlimited: tk.unlimited, Amount: int64(i % 7 * 10)}
+				if err := l.Reserve(ctx, r); err != nil {
+					continue
+				}
+				if i%5 == 0 {
+					if err := l.Release(ctx, r); err != nil {
+						t.Error(err)
+					}
+					continue
+				}
+				q := int64(i % 11)
+				if err := l.Settle(ctx, Settlement{Reservation: r, ChannelID: f.channels[0], Quota: q}); err != nil {
+					t.Error(err)
+				}
+				settled[ti].Add(q)
+				channelSum.Add(q)
+			}
+		})
+	}
+	wg.Wait()
+	close(stop)
+	<-flusher
+	if err := l.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	after := readLedgerState(t, st.DB)
+	for _, uid := range f.users {
+		b, a := before.users[uid], after.users[uid]
+		if b.Quota-a.Quota != a.UsedQuota {
+			t.Errorf("user %d: quota went %d → %d but used_quota is %d", uid, b.Quota, a.Quota, a.UsedQuota)
+		}
+	}
+	for ti, tk := range f.tokens {
+		a := after.tokens[tk.id]
+		if a.UsedQuota != settled[ti].Load() && !tk.unlimited {
+			t.Errorf("token %d used_quota = %d, want %d", tk.id, a.UsedQuota, settled[ti].Load())
+		}
+		if b := before.tokens[tk.id]; !tk.unlimited && b.RemainQuota-a.RemainQuota != a.UsedQuota {
+			t.Errorf("token %d: remain went %d → %d but used_quota is %d", tk.id, b.RemainQuota, a.RemainQuota, a.UsedQuota)
+		}
+	}
+	if g := after.channels[f.channels[0]]; g != channelSum.Load() {
+		t.Errorf("channel used_quota = %d, want %d", g, channelSum.Load())
+	}
+}
+
+// BenchmarkLedgerReserveSettle is one relayed request's quota work. The batch
+// ledger flushes every 1,000 requests, standing in for its interval.
+func BenchmarkLedgerReserveSettle(b *testing.B) {
+	for _, name := range []string{"direct", "batch"} {
+		b.Run(name, func(b *testing.B) {
+			ctx := context.Background()
+			st := openPhaseBStore(b)
+			uid, tids := seedUserTokens(b, st.DB, "alice", 1<<50, "k")
+			st.DB.Model(&Token{}).Where("id = ?", tids[0]).Update("remain_quota", int64(1)<<50)
+			var l QuotaLedger = NewDirectLedger(st.DB)
+			var batch *BatchLedger
+			if name == "batch" {
+				batch = NewBatchLedger(st.DB, common.BatchUpdateConfig{Interval: time.Hour})
+				l = batch
+			}
+			stmts := countStatements(b, st.DB)
+			r := Reservation{UserID: uid, TokenID: tids[0], Amount: 500}
+			s := Settlement{Reservation: r, ChannelID: 1, Quota: 321}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; b.Loop(); i++ {
+				if err := errors.Join(l.Reserve(ctx, r), l.Settle(ctx, s)); err != nil {
+					b.Fatal(err)
+				}
+				if batch != nil && i%1000 == 999 {
+					if err := batch.Flush(ctx); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			if batch != nil {
+				if err := batch.Close(ctx); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(stmts.Load())/float64(b.N), "stmts/op")
+		})
+	}
+}

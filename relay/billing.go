@@ -1,0 +1,184 @@
+package relay
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"time"
+	"unicode/utf8"
+
+	"one-api/common"
+	"one-api/middleware"
+	"one-api/model"
+	"one-api/relay/openai"
+	"one-api/relay/pricing"
+)
+
+// prices is the ratio snapshot the relay bills with; it is rebuilt when
+// the ratio options change, never per request.
+type prices = pricing.Table
+
+func newPrices(o *model.Options, unknownRatio float64) (*prices, error) {
+	return pricing.New(unknownRatio, pricing.Overrides{
+		ModelRatio: o.ModelRatio, CompletionRatio: o.CompletionRatio, GroupRatio: o.GroupRatio,
+	})
+}
+
+// bill is what billing a request needs between reserve and settle.
+type bill struct {
+	promptTokens int // counted locally: for the reservation, and when upstream sends no usage
+	res          model.Reservation
+	reserved     bool
+}
+
+// reserve counts the prompt, prices the request for the first channel and
+// holds the quota (one-api's pre-consume) before any upstream call. A
+// refusal is a 403 and upstream is never called.
+func (j *job) reserve(ch *Channel) *apiError {
+	upModel := ch.upstreamModel(j.p.req.Model)
+	j.bill.promptTokens = countPrompt(j.p, upModel)
+	modelRatio, _ := j.prices.ModelRatio(upModel)
+	ratio := modelRatio * j.prices.GroupRatio(j.ti.Auth.Group)
+	var amount int64
+	switch j.p.mode {
+	case modeImages, modeSpeech:
+		amount = j.fixedQuota(upModel, ratio) // known in advance: reserve all of it
+	case modeTranscription:
+		amount = pricing.PreConsumeQuota(j.opts.PreConsumedQuota, 0, 0, ratio)
+	default:
+		amount = pricing.PreConsumeQuota(j.opts.PreConsumedQuota, j.bill.promptTokens, j.p.req.OutputLimit(), ratio)
+	}
+	a := j.ti.Auth
+	j.bill.res = model.Reservation{UserID: a.UserID, TokenID: a.TokenID, Unlimited: a.Unlimited, Amount: amount}
+	err := j.r.cfg.Ledger.Reserve(j.settleCtx(), j.bill.res)
+	switch {
+	case errors.Is(err, model.ErrUserQuotaExhausted):
+		return gatewayError(http.StatusForbidden, "insufficient_user_quota", "user quota is not enough")
+	case errors.Is(err, model.ErrTokenQuotaExhausted):
+		return gatewayError(http.StatusForbidden, "insufficient_token_quota", "token quota is not enough")
+	case err != nil:
+		return internalError("reserve_quota_failed", err)
+	}
+	j.bill.reserved = true
+	return nil
+}
+
+// release returns the reservation of a request that failed: failures are
+// not charged.
+func (j *job) release() {
+	if !j.bill.reserved {
+		return
+	}
+	j.bill.reserved = false
+	if err := j.r.cfg.Ledger.Release(j.settleCtx(), j.bill.res); err != nil {
+		common.Error("release quota of user %d: %v (request id: %s)", j.bill.res.UserID, err, j.requestID())
+	}
+}
+
+// settle charges the final price against the reservation, with the ratios
+// of the channel that answered, and writes the consume log.
+func (j *job) settle(u openai.Usage) {
+	upModel := j.ch.upstreamModel(j.p.req.Model)
+	modelRatio, _ := j.prices.ModelRatio(upModel)
+	completionRatio := j.prices.CompletionRatio(upModel)
+	groupRatio := j.prices.GroupRatio(j.ti.Auth.Group)
+	var quota int64
+	switch j.p.mode {
+	case modeImages, modeSpeech:
+		quota = j.fixedQuota(upModel, modelRatio*groupRatio)
+	default:
+		quota = pricing.Quota(u.PromptTokens, u.CompletionTokens, modelRatio, completionRatio, groupRatio)
+	}
+	if j.info != nil {
+		j.info.PromptTokens, j.info.CompletionTokens, j.info.Quota = u.PromptTokens, u.CompletionTokens, quota
+	}
+	ctx := j.settleCtx()
+	j.bill.reserved = false
+	err := j.r.cfg.Ledger.Settle(ctx, model.Settlement{Reservation: j.bill.res, ChannelID: j.ch.ID, Quota: quota})
+	if err != nil {
+		common.Error("settle quota of user %d (%d units): %v (request id: %s)", j.bill.res.UserID, quota, err, j.requestID())
+	}
+	if !j.opts.LogConsumeEnabled {
+		return
+	}
+	a := j.ti.Auth
+	l := &model.Log{
+		UserID: a.UserID, CreatedAt: time.Now().Unix(), Type: model.LogConsume,
+		Content:  fmt.Sprintf("model ratio %.2f, group ratio %.2f, completion ratio %.2f", modelRatio, groupRatio, completionRatio),
+		Username: a.Username, TokenName: a.Name, ModelName: j.p.req.Model, Quota: int(quota),
+		PromptTokens: u.PromptTokens, CompletionTokens: u.CompletionTokens, ChannelID: j.ch.ID,
+		RequestID: j.requestID(), ElapsedTime: time.Since(j.start).Milliseconds(), IsStream: j.p.req.Stream,
+	}
+	if err := j.r.cfg.Logs.Record(ctx, l); err != nil {
+		common.Error("record consume log: %v (request id: %s)", err, l.RequestID)
+	}
+}
+
+// countUsage is the usage of a request upstream reported none for: the
+// prompt as counted before the call and the completion text as delivered.
+func (j *job) countUsage(completion []byte) openai.Usage {
+	u := openai.Usage{PromptTokens: j.bill.promptTokens}
+	switch j.p.mode {
+	case modeChat, modeCompletions:
+		u.CompletionTokens = countText(j.ch.upstreamModel(j.p.req.Model), completion)
+	}
+	u.TotalTokens = u.PromptTokens + u.CompletionTokens
+	return u
+}
+
+func (j *job) requestID() string { return j.c.Writer.Header().Get(middleware.RequestIDHeader) }
+
+// fixedQuota prices the endpoints one-api billed per request rather than
+// per token: images by one-api's formula, ratio × size/quality factor ×
+// 1000 per image (dall-e-3 1024x1024 at ratio 20 = 20000 units = $0.04),
+// and speech by input characters × ratio (one-api counted bytes; OpenAI
+// bills characters).
+func (j *job) fixedQuota(upModel string, ratio float64) int64 {
+	if j.p.mode == modeSpeech {
+		var req struct {
+			Input string `json:"input"`
+		}
+		_ = json.Unmarshal(j.p.body, &req)
+		q := int64(math.Ceil(float64(utf8.RuneCountInString(req.Input)) * ratio))
+		if q <= 0 && ratio > 0 {
+			q = 1
+		}
+		return q
+	}
+	var req struct {
+		N       int    `json:"n"`
+		Size    string `json:"size"`
+		Quality string `json:"quality"`
+	}
+	_ = json.Unmarshal(j.p.body, &req)
+	if req.N <= 0 {
+		req.N = 1
+	}
+	return int64(ratio*imageCostRatio(upModel, req.Size, req.Quality)*1000) * int64(req.N)
+}
+
+// imageSizeRatios are one-api's relative prices of image sizes.
+var imageSizeRatios = map[string]map[string]float64{
+	"dall-e-2": {"256x256": 1, "512x512": 1.125, "1024x1024": 1.25},
+	"dall-e-3": {"1024x1024": 1, "1024x1792": 2, "1792x1024": 2},
+}
+
+func imageCostRatio(model, size, quality string) float64 {
+	if size == "" {
+		size = "1024x1024"
+	}
+	r, ok := imageSizeRatios[model][size]
+	if !ok {
+		r = 1
+	}
+	if model == "dall-e-3" && quality == "hd" {
+		if size == "1024x1024" {
+			r *= 2
+		} else {
+			r *= 1.5
+		}
+	}
+	return r
+}

@@ -1,0 +1,134 @@
+// Package relay is the gateway's hot path: it routes OpenAI-compatible
+// requests to a channel chosen from an in-memory routing table, forwards them
+// (streams event by event), retries on another channel when an attempt fails
+// before the client saw a byte, disables channels whose key is dead, and
+// bills each request exactly through model.QuotaLedger: reserve before the
+// upstream call, settle on success, release on failure.
+//
+// A request reads nothing from the database: token facts come from a
+// model.TokenStore (cached elsewhere), channels from the routing Table, and
+// prices from a snapshot rebuilt when the options change.
+package relay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"sync"
+	"sync/atomic"
+
+	"one-api/common"
+	"one-api/middleware"
+	"one-api/model"
+	"one-api/relay/pricing"
+)
+
+// Config is what New needs. Every field but UnknownModelRatio, MaxBodyBytes
+// and Rand is required.
+type Config struct {
+	Tokens  model.TokenStore
+	Ledger  model.QuotaLedger
+	Logs    model.LogSink
+	Options *model.OptionStore
+	Store   *model.Store
+	// Client is the shared upstream client (common.NewHTTPClient). Its
+	// Timeout, when set, is RELAY_TIMEOUT.
+	Client *http.Client
+	// UnknownModelRatio prices models missing from every ratio table
+	// (UNKNOWN_MODEL_RATIO; one-api used 30).
+	UnknownModelRatio float64
+	// MaxBodyBytes caps a request body (MAX_REQUEST_BODY_MB); 0 = 32 MiB.
+	MaxBodyBytes int64
+	// Rand returns a uniform int in [0, n); nil = math/rand/v2.IntN. Tests
+	// inject a seeded source to make channel choice reproducible.
+	Rand func(n int) int
+}
+
+// Relay serves /v1. Build it with New; it is safe for concurrent use.
+type Relay struct {
+	cfg    Config
+	table  atomic.Pointer[Table]
+	prices atomic.Pointer[prices]
+
+	reloadMu sync.Mutex // serialises Reload so the newest build is stored last
+	disabled sync.Map   // channel id → struct{}: auto-disable in progress or done
+}
+
+// New checks cfg, loads the routing table and the price tables, and
+// subscribes to option changes.
+func New(ctx context.Context, cfg Config) (*Relay, error) {
+	switch {
+	case cfg.Tokens == nil, cfg.Ledger == nil, cfg.Logs == nil, cfg.Options == nil, cfg.Store == nil, cfg.Client == nil:
+		return nil, errors.New("relay: Tokens, Ledger, Logs, Options, Store and Client are required")
+	case cfg.UnknownModelRatio < 0:
+		return nil, fmt.Errorf("relay: UnknownModelRatio %v < 0", cfg.UnknownModelRatio)
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 32 << 20
+	}
+	if cfg.Rand == nil {
+		cfg.Rand = rand.IntN
+	}
+	r := &Relay{cfg: cfg}
+	if err := r.Reload(ctx); err != nil {
+		return nil, err
+	}
+	// A ratio option that does not parse is refused before it is stored
+	// (OptionStore.Check); the watcher keeps the previous tables for one
+	// that got into the database some other way.
+	cfg.Options.Check(func(o *model.Options) error {
+		_, err := newPrices(o, cfg.UnknownModelRatio)
+		return err
+	})
+	cfg.Options.Watch(func(o *model.Options) {
+		p, err := newPrices(o, cfg.UnknownModelRatio)
+		if err != nil {
+			common.Warn("ratio options not applied, billing with the previous tables: %v", err)
+			if r.prices.Load() != nil {
+				return
+			}
+			if p, err = pricing.New(cfg.UnknownModelRatio, pricing.Overrides{}); err != nil {
+				common.Error("build default ratio tables: %v", err)
+				return
+			}
+		}
+		r.prices.Store(p)
+	})
+	if r.prices.Load() == nil {
+		return nil, errors.New("relay: no ratio tables")
+	}
+	return r, nil
+}
+
+// Reload rebuilds the routing table from the database and swaps it in. Call
+// it after any channel change (the admin API's ChannelsChanged hook); the
+// relay calls it itself after an auto-disable.
+func (r *Relay) Reload(ctx context.Context) error {
+	r.reloadMu.Lock()
+	defer r.reloadMu.Unlock()
+	t, err := loadTable(ctx, r.cfg.Store)
+	if err != nil {
+		return fmt.Errorf("reload routing: %w", err)
+	}
+	r.table.Store(t)
+	// A channel re-enabled by an admin may be disabled again later.
+	r.disabled.Range(func(k, _ any) bool {
+		if ch, ok := t.channels[k.(int)]; ok && ch.Status == model.ChannelEnabled {
+			r.disabled.Delete(k)
+		}
+		return true
+	})
+	return nil
+}
+
+// Table returns the current routing snapshot.
+func (r *Relay) Table() *Table { return r.table.Load() }
+
+// TokenAuthConfig is the configuration of the token auth middleware that
+// must guard the relay's routes: it reads the requested model through the
+// relay's body cache, so the body is read and parsed once.
+func (r *Relay) TokenAuthConfig() middleware.TokenAuthConfig {
+	return middleware.TokenAuthConfig{Tokens: r.cfg.Tokens, Model: r.RequestModel}
+}

@@ -1,0 +1,122 @@
+package router
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"one-api/common"
+	"one-api/controller"
+	"one-api/middleware"
+)
+
+// APIMiddleware is the admin API's own middleware. Nil limiters are off.
+type APIMiddleware struct {
+	Sessions      gin.HandlerFunc // cookie sessions, before Auth and login
+	Auth          *middleware.Auth
+	GlobalLimit   gin.HandlerFunc // every /api route, per client IP
+	CriticalLimit gin.HandlerFunc // login and access-token rotation, per client IP
+}
+
+// NewAPIMiddleware builds the admin API middleware from the configuration.
+func NewAPIMiddleware(cfg *common.Config, users middleware.UserLookup) APIMiddleware {
+	mw := APIMiddleware{
+		Sessions: middleware.Sessions(cfg.SessionSecret),
+		Auth:     middleware.NewAuth(users),
+	}
+	if cfg.GlobalAPIRateLimit > 0 {
+		mw.GlobalLimit = middleware.RateLimit(cfg.GlobalAPIRateLimit, cfg.GlobalAPIRateWindow)
+	}
+	if cfg.CriticalRateLimit > 0 {
+		mw.CriticalLimit = middleware.RateLimit(cfg.CriticalRateLimit, cfg.CriticalRateWindow)
+	}
+	return mw
+}
+
+// APIGroups are the /api route groups by access level, for routes other
+// packages add (e.g. the metrics endpoints on Admin); register them with
+// Handle to accept both slash forms.
+type APIGroups struct {
+	Public, User, Admin, Root *gin.RouterGroup
+}
+
+// RegisterAPI registers the admin API (compat.md's route list) on e.
+func RegisterAPI(e *gin.Engine, api *controller.API, mw APIMiddleware) APIGroups {
+	public := e.Group("/api", nonNil(mw.GlobalLimit, mw.Sessions)...)
+	critical := nonNil(mw.CriticalLimit)
+	g := APIGroups{
+		Public: public,
+		User:   public.Group("", mw.Auth.User()),
+		Admin:  public.Group("", mw.Auth.Admin()),
+		Root:   public.Group("", mw.Auth.Root()),
+	}
+	get, post, put, del := http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete
+
+	Handle(g.Public, get, "/status", api.Status)
+	Handle(g.Public, post, "/user/login", then(critical, api.Login)...)
+	Handle(g.Public, get, "/user/logout", api.Logout)
+
+	Handle(g.User, get, "/user/self", api.Self)
+	Handle(g.User, get, "/user/token", then(critical, api.RotateAccessToken)...)
+	Handle(g.Admin, get, "/user/", api.ListUsers)
+	Handle(g.Admin, get, "/user/search", api.SearchUsers)
+	Handle(g.Admin, get, "/user/:id", api.GetUser)
+	Handle(g.Admin, post, "/user/", api.CreateUser)
+	Handle(g.Admin, put, "/user/", api.UpdateUser)
+	Handle(g.Admin, del, "/user/:id", api.DeleteUser)
+	Handle(g.Admin, post, "/user/manage", api.ManageUser)
+
+	Handle(g.User, get, "/token/", api.ListTokens)
+	Handle(g.User, get, "/token/:id", api.GetToken)
+	Handle(g.User, post, "/token/", api.CreateToken)
+	Handle(g.User, put, "/token/", api.UpdateToken)
+	Handle(g.User, del, "/token/:id", api.DeleteToken)
+
+	Handle(g.Admin, get, "/channel/", api.ListChannels)
+	Handle(g.Admin, get, "/channel/:id", api.GetChannel)
+	Handle(g.Admin, post, "/channel/", api.CreateChannel)
+	Handle(g.Admin, put, "/channel/", api.UpdateChannel)
+	Handle(g.Admin, del, "/channel/:id", api.DeleteChannel)
+	if api.ChannelTest != nil {
+		Handle(g.Admin, get, "/channel/test/:id", api.ChannelTest)
+	}
+
+	Handle(g.Admin, get, "/log/", api.ListLogs)
+	Handle(g.Admin, del, "/log/", api.DeleteLogs)
+	Handle(g.Admin, get, "/log/stat", api.LogStat)
+	Handle(g.User, get, "/log/self", api.ListSelfLogs)
+	Handle(g.User, get, "/log/self/stat", api.SelfLogStat)
+
+	Handle(g.Root, get, "/option/", api.ListOptions)
+	Handle(g.Root, put, "/option/", api.UpdateOption)
+	return g
+}
+
+// Handle registers path both with and without its trailing slash: one-api's
+// routes end in "/", clients send either, and gin's redirect would turn a
+// POST into a GET.
+func Handle(g *gin.RouterGroup, method, path string, handlers ...gin.HandlerFunc) {
+	g.Handle(method, path, handlers...)
+	if other, ok := strings.CutSuffix(path, "/"); ok {
+		g.Handle(method, other, handlers...)
+	} else {
+		g.Handle(method, path+"/", handlers...)
+	}
+}
+
+// then is pre followed by h, without writing into pre's backing array
+// (pre is shared by several routes).
+func then(pre []gin.HandlerFunc, h gin.HandlerFunc) []gin.HandlerFunc {
+	return append(pre[:len(pre):len(pre)], h)
+}
+
+func nonNil(hs ...gin.HandlerFunc) []gin.HandlerFunc {
+	var out []gin.HandlerFunc
+	for _, h := range hs {
+		if h != nil {
+			out = append(out, h)
+		}
+	}
+	return out
+}
