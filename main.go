@@ -12,13 +12,24 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
+	"github.com/gin-gonic/gin"
+
 	"one-api/common"
+	"one-api/controller"
+	"one-api/metrics"
+	"one-api/middleware"
 	"one-api/model"
+	"one-api/pprofsrv"
+	"one-api/relay"
 	"one-api/router"
 )
+
+// Version is set at build time with -ldflags "-X main.Version=...".
+var Version = "v0.6.11-perf"
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
@@ -57,25 +68,43 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// closer is a component stopped at shutdown, in reverse order of start.
+type closer struct {
+	name  string
+	close func(context.Context) error
+}
+
 // serve builds every component, serves until ctx is done, then stops them in
-// reverse order: stop accepting, drain in-flight requests, flush batches,
-// close the database.
-func serve(ctx context.Context, cfg *common.Config, stdout io.Writer) error {
-	common.SysLog("one-api starting (node %s, database %s)", cfg.NodeType, cfg.Dialect())
+// reverse order: stop accepting, drain in-flight requests, flush the quota
+// and log batches, close the database.
+func serve(ctx context.Context, cfg *common.Config, stdout io.Writer) (err error) {
+	common.SysLog("one-api %s starting (node %s, database %s)", Version, cfg.NodeType, cfg.Dialect())
 	if cfg.SessionSecretGenerated {
 		common.Warn("SESSION_SECRET is not set: using a random one, sessions end at restart")
 	}
 
+	// Components register how to stop them as they start; they are stopped
+	// last-started first, after the HTTP server has drained.
+	var closers []closer
+	defer func() {
+		stopCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+		defer cancel()
+		for i := len(closers) - 1; i >= 0; i-- {
+			if cerr := closers[i].close(stopCtx); cerr != nil {
+				common.Error("stop %s: %v", closers[i].name, cerr)
+				err = errors.Join(err, cerr)
+				continue
+			}
+			common.SysLog("%s stopped", closers[i].name)
+		}
+	}()
+
+	// Store.
 	store, err := model.Open(model.OpenConfigFrom(cfg))
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if err := store.Close(); err != nil {
-			common.Error("close database: %v", err)
-		}
-		common.SysLog("database closed")
-	}()
+	closers = append(closers, closer{"database", func(context.Context) error { return store.Close() }})
 	if cfg.NodeType == "master" {
 		if err := store.Migrate(ctx); err != nil {
 			return err
@@ -90,10 +119,127 @@ func serve(ctx context.Context, cfg *common.Config, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	_ = options
 
-	engine := router.New(router.Deps{GinMode: cfg.GinMode})
+	// Metrics first, so the database statements of every later component count.
+	m, err := metrics.New(cfg.Metrics, nil)
+	if err != nil {
+		return err
+	}
+	if m != nil {
+		if err := store.DB.Use(metrics.GormPlugin(m.RecordDB)); err != nil {
+			return fmt.Errorf("metrics: %w", err)
+		}
+		if store.LogDB != store.DB {
+			if err := store.LogDB.Use(metrics.GormPlugin(m.RecordDB)); err != nil {
+				return fmt.Errorf("metrics: %w", err)
+			}
+		}
+	}
 
+	// Background workers that only need a stop signal share one context,
+	// cancelled before the batches are flushed.
+	workerCtx, stopWorkers := context.WithCancel(context.Background())
+	var workers sync.WaitGroup
+	closers = append(closers, closer{"background workers", func(context.Context) error {
+		stopWorkers()
+		workers.Wait()
+		return nil
+	}})
+	goWorker := func(fn func(context.Context)) {
+		workers.Add(1)
+		go func() { defer workers.Done(); fn(workerCtx) }()
+	}
+
+	// Phase B: the relay's three ports, cached and batched when configured.
+	var tokens model.TokenStore = store
+	var invalidator model.Invalidator
+	var sources metrics.Sources
+	if cfg.Cache.Enabled {
+		tc := model.NewTokenCache(store, cfg.Cache)
+		tokens, invalidator = tc, tc
+		sources.CacheHits = func() uint64 { return uint64(tc.Stats().Hits) }
+		sources.CacheMisses = func() uint64 { return uint64(tc.Stats().Misses) }
+		common.SysLog("local token cache enabled (ttl %s)", cfg.Cache.TTL)
+	}
+	var ledger model.QuotaLedger = model.NewDirectLedger(store.DB)
+	if cfg.BatchUpdate.Enabled {
+		bl := model.NewBatchLedger(store.DB, cfg.BatchUpdate)
+		bl.Start()
+		ledger = bl
+		closers = append(closers, closer{"quota batch", bl.Close})
+		common.SysLog("batched quota updates enabled (interval %s)", cfg.BatchUpdate.Interval)
+	}
+	var logs model.LogSink = model.NewDirectLogSink(store.LogDB)
+	switch {
+	case !cfg.LogBatch.ConsumeEnabled:
+		logs = model.DiscardLogSink{}
+		common.SysLog("consume logs disabled (LOG_CONSUME_ENABLED=false): quota is still charged")
+	case cfg.LogBatch.Enabled:
+		lb := model.NewLogBatcher(store.LogDB, cfg.LogBatch, model.WithOnFlush(m.LogFlush))
+		lb.Start()
+		logs = lb
+		sources.LogQueueDepth = lb.QueueDepth
+		closers = append(closers, closer{"log batch", lb.Close})
+		common.SysLog("batched consume logs enabled (size %d, interval %s)", cfg.LogBatch.Size, cfg.LogBatch.FlushInterval)
+	}
+	if cfg.LogBatch.RetentionDays > 0 && cfg.NodeType == "master" {
+		r := model.NewLogRetention(store.LogDB, cfg.LogBatch.RetentionDays)
+		goWorker(r.Run)
+		common.SysLog("log retention: consume logs older than %d days are deleted", cfg.LogBatch.RetentionDays)
+	}
+	m.SetSources(sources)
+	if m != nil && cfg.Metrics.ResetInterval > 0 {
+		goWorker(func(ctx context.Context) { m.Run(ctx, cfg.Metrics.ResetInterval) })
+	}
+
+	// Relay.
+	client, err := common.NewHTTPClient(cfg.HTTP)
+	if err != nil {
+		return err
+	}
+	common.LogTransport(cfg.HTTP)
+	rl, err := relay.New(ctx, relay.Config{
+		Tokens: tokens, Ledger: ledger, Logs: logs, Options: options, Store: store, Client: client,
+		UnknownModelRatio: cfg.UnknownModelRatio, MaxBodyBytes: cfg.MaxRequestBodyBytes,
+	})
+	if err != nil {
+		return err
+	}
+
+	// Admin API and routes.
+	api := &controller.API{
+		Store: store, Options: options, Invalidator: invalidator, ChannelsChanged: rl.Reload,
+		ChannelTest: (&controller.ChannelProbe{Store: store, Relay: rl}).Test,
+		Version:     Version, NodeType: cfg.NodeType, StartTime: time.Now().Unix(),
+	}
+	mw := router.NewAPIMiddleware(cfg, store)
+	engine := router.New(router.Deps{
+		GinMode:        cfg.GinMode,
+		TrustedProxies: cfg.TrustedProxies,
+		Global: []gin.HandlerFunc{
+			middleware.AssignRequestID(),
+			middleware.Observe(m, cfg.Metrics),
+			middleware.Recover(),
+			middleware.BodyLimit(cfg.MaxRequestBodyBytes),
+		},
+		Register: []func(*gin.Engine){func(e *gin.Engine) {
+			groups := router.RegisterAPI(e, api, mw)
+			router.RegisterMetrics(e, groups.Admin, controller.NewMetrics(m), mw.Auth.Admin(), cfg.Metrics.Public)
+			router.RegisterRelay(e, rl)
+		}},
+	})
+
+	// Profiling, on its own loopback listener.
+	if ps := pprofsrv.New(cfg.Pprof); ps != nil {
+		if err := ps.Start(); err != nil {
+			return err
+		}
+		closers = append(closers, closer{"pprof", ps.Shutdown})
+	}
+
+	// HTTP server. It is the last thing started and the first stopped:
+	// Shutdown stops accepting and waits for in-flight requests, whose
+	// quota and logs then sit in the batches flushed after it.
 	srv := &http.Server{Handler: engine, ReadHeaderTimeout: 30 * time.Second}
 	ln, err := net.Listen("tcp", cfg.ListenAddr())
 	if err != nil {

@@ -141,19 +141,19 @@ func startArm(ctx context.Context, e *env, a Arm, round int) (*instance, error) 
 	case kindGateway:
 		dir := filepath.Join(e.tmp, fmt.Sprintf("%s-round%d", strings.ReplaceAll(a.Name, "*", "-count"), round))
 		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return nil, fmt.Errorf("arm %s: %w", a.Name, err)
+			return nil, err
 		}
 		gw, err := gateway.Start(ctx, gateway.Config{Bin: e.gatewayBin, Dir: dir, Env: a.Env, Pin: e.pinArm})
 		if err != nil {
-			return nil, fmt.Errorf("arm %s: %w", a.Name, err)
+			return nil, err
 		}
 		if err := gw.Setup(ctx, e.mockURL, e.opts.Model); err != nil {
 			gw.Kill()
-			return nil, fmt.Errorf("arm %s: setup: %w\n%s", a.Name, err, gw.LogTail(1024))
+			return nil, fmt.Errorf("setup: %w\n%s", err, gw.LogTail(1024))
 		}
 		if err := gw.Probe(ctx, chatBody(e.opts.Model, false), 10*time.Second); err != nil {
 			gw.Kill()
-			return nil, fmt.Errorf("arm %s: %w\n%s", a.Name, err, gw.LogTail(1024))
+			return nil, fmt.Errorf("%w\n%s", err, gw.LogTail(1024))
 		}
 		in.gw, in.baseURL, in.key, in.pid = gw, gw.BaseURL, gw.Key, gw.Pid()
 	}

@@ -205,14 +205,34 @@ func TestReportFigures(t *testing.T) {
 }
 
 func TestWarnings(t *testing.T) {
-	a := &armSummary{Name: "A", Sweep: sweep(2000)}
-	b := &armSummary{Name: "B", Sweep: sweep(1000)}
-	got := strings.Join(warnings([]*armSummary{a, b}, "taskset: pinned"), "\n")
-	if !strings.Contains(got, "under 3×") {
-		t.Errorf("warnings = %q, want the mock-bound flag", got)
+	o := defaultOptions()
+	pinned := hostInfo{Cores: 2, Pinning: "taskset: pinned"}
+	tests := []struct {
+		name   string
+		arms   []*armSummary
+		rounds []*roundResult
+		host   hostInfo
+		want   []string
+	}{
+		{"clean", []*armSummary{{Name: "A", Sweep: sweep(3000)}, {Name: "B", Sweep: sweep(1000)}, {Name: "C", Sweep: sweep(900)}}, nil, pinned, nil},
+		{"mock-bound", []*armSummary{{Name: "A", Sweep: sweep(2000)}, {Name: "B", Sweep: sweep(1000)}, {Name: "C", Sweep: sweep(900)}}, nil, pinned,
+			[]string{"under 3× the best gateway's (C, 900)", "under 3× B's"}},
+		{"unpinned and busy", nil, nil, hostInfo{Cores: 2, Pinning: "unpinned (one core)", LoadStart: 3}, []string{"not pinned", "busy"}},
+		{"fell behind", nil, []*roundResult{{Arm: "A", Round: 1, Steps: []*load.Result{step(10, time.Millisecond)}}}, pinned, []string{"sent 10 of 300"}},
+		{"billing mismatch", []*armSummary{{Name: "C", Logs: &logSummary{RelaySuccesses: 5, ConsumeLogs: 5, UserRequests: 4, LogQuota: 10, UserUsedQuota: 8}}}, nil, pinned,
+			[]string{"used_quota to 8", "request_count is 4 for 5"}},
 	}
-	a.Sweep = sweep(3000)
-	if got := warnings([]*armSummary{a, b}, "unpinned (one core)"); len(got) != 1 || !strings.Contains(got[0], "not pinned") {
-		t.Errorf("warnings = %q, want only the unpinned note", got)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := warnings(tt.arms, tt.rounds, o, tt.host)
+			if g, w := len(got), len(tt.want); g != w {
+				t.Fatalf("warnings = %q, want %d", got, w)
+			}
+			for i, w := range tt.want {
+				if !strings.Contains(got[i], w) {
+					t.Errorf("warning %d = %q, want it to contain %q", i, got[i], w)
+				}
+			}
+		})
 	}
 }

@@ -35,8 +35,10 @@ func ratios(arms []*armSummary) []ratioRow {
 			continue
 		}
 		pair := "C/" + other
+		// A ratio over a zero or negative figure (an arm measured faster
+		// than A by noise) means nothing, so it is left out.
 		add := func(metric string, num, den *float64) {
-			if num != nil && den != nil && *den != 0 {
+			if num != nil && den != nil && *den > 0 {
 				rows = append(rows, ratioRow{Pair: pair, Metric: metric, Num: *num, Den: *den, Ratio: *num / *den})
 			}
 		}
@@ -88,6 +90,9 @@ func targets(arms []*armSummary) []targetCheck {
 			t.Met = t.Met && ok(*v)
 		}
 		t.Got = strings.Join(got, ", ")
+		if t.Got == "" {
+			t.Got = "n/a"
+		}
 		out = append(out, t)
 	}
 	reduction := func(pick func(*stepSummary) *float64) func(cs, os *stepSummary) *float64 {
@@ -151,28 +156,55 @@ func change(newV, oldV *float64) *float64 {
 }
 
 // warnings flags what makes a run less trustworthy.
-func warnings(arms []*armSummary, pinning string) []string {
+func warnings(arms []*armSummary, rounds []*roundResult, o Options, h hostInfo) []string {
 	var out []string
-	if !strings.HasPrefix(pinning, "taskset") {
-		out = append(out, "not pinned ("+pinning+"): arms share cores with the mock and the load generator")
+	if !strings.HasPrefix(h.Pinning, "taskset") {
+		out = append(out, "not pinned ("+h.Pinning+"): arms share cores with the mock and the load generator")
+	}
+	if busy := float64(h.Cores) / 2; h.LoadStart > busy {
+		out = append(out, fmt.Sprintf("the machine was busy before the run (load average %.1f on %d cores): other processes compete with the arms", h.LoadStart, h.Cores))
+	}
+	for _, rr := range rounds {
+		for i, st := range rr.Steps {
+			if i >= len(o.Rates) {
+				break
+			}
+			want := float64(o.Rates[i]) * o.StepDur.Seconds()
+			if float64(st.Requests) < 0.95*want {
+				out = append(out, fmt.Sprintf("arm %s round %d: the load generator sent %d of %.0f requests at %d/s (it fell behind: the load side was short of CPU)", rr.Arm, rr.Round, st.Requests, want, o.Rates[i]))
+			}
+		}
 	}
 	if a := find(arms, "A"); a != nil && a.Sweep != nil {
 		best, name := 0.0, ""
 		for _, s := range arms {
-			if s != a && s.Sweep != nil && s.Sweep.MaxRPS > best {
+			if s.Name != "A" && s.Name != "B" && s.Sweep != nil && s.Sweep.MaxRPS > best {
 				best, name = s.Sweep.MaxRPS, s.Name
 			}
 		}
 		if best > 0 && a.Sweep.MaxRPS < 3*best {
-			out = append(out, fmt.Sprintf("direct-to-mock max RPS %.0f is under 3× the best arm's (%s, %.0f): the mock and load generator may be the bottleneck, so the fastest arms' max RPS is understated", a.Sweep.MaxRPS, name, best))
+			out = append(out, fmt.Sprintf("direct-to-mock max RPS %.0f is under 3× the best gateway's (%s, %.0f): the mock and load generator may be the bottleneck, so gateway max RPS is understated", a.Sweep.MaxRPS, name, best))
+		}
+		// B is the floor, not a gateway, so it gets a note of its own: an
+		// understated B flatters the C/B ratio.
+		if b := find(arms, "B"); b != nil && b.Sweep != nil && b.Sweep.MaxRPS > 0 && a.Sweep.MaxRPS < 3*b.Sweep.MaxRPS {
+			out = append(out, fmt.Sprintf("direct-to-mock max RPS %.0f is under 3× B's (%.0f): B's max RPS may be understated, which flatters C/B", a.Sweep.MaxRPS, b.Sweep.MaxRPS))
 		}
 	}
 	for _, s := range arms {
 		for _, f := range s.Failures {
 			out = append(out, fmt.Sprintf("arm %s: %s", s.Name, firstLine(f)))
 		}
-		if s.Logs != nil && s.Logs.Lost > 0 {
-			out = append(out, fmt.Sprintf("arm %s lost %d consume logs", s.Name, s.Logs.Lost))
+		if l := s.Logs; l != nil {
+			if l.Lost > 0 {
+				out = append(out, fmt.Sprintf("arm %s lost %d consume logs", s.Name, l.Lost))
+			}
+			if l.LogQuota != l.UserUsedQuota {
+				out = append(out, fmt.Sprintf("arm %s: consume logs add up to %d quota but users.used_quota to %d", s.Name, l.LogQuota, l.UserUsedQuota))
+			}
+			if l.UserRequests != l.RelaySuccesses {
+				out = append(out, fmt.Sprintf("arm %s: users.request_count is %d for %d successful requests", s.Name, l.UserRequests, l.RelaySuccesses))
+			}
 		}
 	}
 	return out
@@ -189,7 +221,12 @@ func smokeFailures(arms []*armSummary, want []Arm) []string {
 			out = append(out, a.Name+": did not run")
 			continue
 		case s.RoundsOK == 0:
-			out = append(out, a.Name+": no round finished")
+			why := "no round finished"
+			if len(s.Failures) > 0 {
+				why += ": " + firstLine(s.Failures[0])
+			}
+			out = append(out, a.Name+": "+why)
+			continue
 		}
 		for _, st := range s.Steps {
 			if st.Result.OK == 0 || st.Result.Latency.P50 <= 0 {

@@ -58,7 +58,7 @@ func main() {
 
 // runBench is the benchmark; the result is the exit status.
 func runBench(ctx context.Context, o Options, stdout, stderr io.Writer) int {
-	started := time.Now()
+	started, loadStart := time.Now(), loadAvg()
 	arms, err := armsFor(o)
 	if err != nil {
 		fmt.Fprintln(stderr, "bench:", err)
@@ -139,7 +139,7 @@ func runBench(ctx context.Context, o Options, stdout, stderr io.Writer) int {
 		countRounds = append(countRounds, measure(ctx, e, countArm(d), 0, true, stderr))
 	}
 
-	rep := buildReport(o, arms, rounds, countRounds, pinning, started)
+	rep := buildReport(o, arms, rounds, countRounds, host(pinning, loadStart), started)
 	writeMarkdown(stdout, rep)
 	if o.Out != "" {
 		if err := writeJSON(o.Out, rep); err != nil {
@@ -161,9 +161,9 @@ func runBench(ctx context.Context, o Options, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func buildReport(o Options, arms []Arm, rounds, countRounds []*roundResult, pinning string, started time.Time) *Report {
+func buildReport(o Options, arms []Arm, rounds, countRounds []*roundResult, h hostInfo, started time.Time) *Report {
 	rep := &Report{
-		Date: started.UTC().Format("2006-01-02 15:04 MST"), Host: host(pinning), Options: o,
+		Date: started.UTC().Format("2006-01-02 15:04 MST"), Host: h, Options: o,
 		Rounds: append(append([]*roundResult{}, rounds...), countRounds...),
 	}
 	for _, a := range arms {
@@ -183,7 +183,7 @@ func buildReport(o Options, arms []Arm, rounds, countRounds []*roundResult, pinn
 	addBaseline(rep.Arms)
 	rep.Ratios = ratios(rep.Arms)
 	rep.Targets = targets(rep.Arms)
-	rep.Warnings = warnings(rep.Arms, pinning)
+	rep.Warnings = warnings(rep.Arms, rep.Rounds, o, h)
 	rep.Elapsed = roundDur(time.Since(started))
 	return rep
 }

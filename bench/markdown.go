@@ -72,7 +72,7 @@ func writeMarkdown(w io.Writer, r *Report) {
 		fmt.Fprintln(w, "| pair | metric | C | other | ratio | change |")
 		fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|")
 		for _, x := range r.Ratios {
-			fmt.Fprintf(w, "| %s | %s | %.3g | %.3g | %.3f | %+.0f%% |\n", x.Pair, x.Metric, x.Num, x.Den, x.Ratio, (x.Ratio-1)*100)
+			fmt.Fprintf(w, "| %s | %s | %s | %s | %.3f | %+.0f%% |\n", x.Pair, x.Metric, short(x.Num), short(x.Den), x.Ratio, (x.Ratio-1)*100)
 		}
 	}
 	if len(r.Targets) > 0 {
@@ -104,6 +104,15 @@ func num(v *float64, format string) string {
 		return "n/a"
 	}
 	return fmt.Sprintf(format, *v)
+}
+
+// short prints large figures whole and small ones (statements per request)
+// with three significant digits.
+func short(v float64) string {
+	if v >= 100 || v <= -100 {
+		return fmt.Sprintf("%.0f", v)
+	}
+	return fmt.Sprintf("%.3g", v)
 }
 
 func roundDur(d time.Duration) string { return d.Round(100 * time.Millisecond).String() }

@@ -29,10 +29,10 @@ type Options struct {
 	StreamRate int           `json:"stream_rate"`
 	StreamDur  time.Duration `json:"stream_ns"`
 
-	Mock     mock.Options `json:"mock"`
-	MockAddr string       `json:"mock_addr"`
-	Model    string       `json:"model"`
-	Timeout  time.Duration
+	Mock     mock.Options  `json:"mock"`
+	MockAddr string        `json:"mock_addr"`
+	Model    string        `json:"model"`
+	Timeout  time.Duration `json:"timeout_ns"`
 
 	Pin        bool   `json:"pin"`
 	GatewayBin string `json:"gateway_bin,omitempty"`
@@ -58,12 +58,12 @@ type Options struct {
 func defaultOptions() Options {
 	return Options{
 		Arms: "A,B,C,D", Rounds: 2,
-		Rates: []int{100, 400}, StepDur: 3 * time.Second, Warmup: time.Second,
+		Rates: []int{100, 400}, StepDur: 3 * time.Second, Warmup: 500 * time.Millisecond,
 		Settle: 6 * time.Second, // LOG_BATCH_FLUSH_INTERVAL / BATCH_UPDATE_INTERVAL default 5 s, plus margin
-		Levels: []int{4, 16, 64}, SweepDur: 2 * time.Second, P99Bound: 50 * time.Millisecond,
-		StreamRate: 20, StreamDur: 3 * time.Second,
+		Levels: []int{4, 16, 64}, SweepDur: 1500 * time.Millisecond, P99Bound: 50 * time.Millisecond,
+		StreamRate: 20, StreamDur: 2 * time.Second,
 		Mock: mock.DefaultOptions(), MockAddr: "127.0.0.1:0", Model: "gpt-3.5-turbo",
-		Timeout: 30 * time.Second, Pin: true, DCount: true, StopTimeout: 60 * time.Second,
+		Timeout: 10 * time.Second, Pin: true, DCount: true, StopTimeout: 60 * time.Second,
 	}
 }
 
@@ -80,6 +80,7 @@ func applyQuick(o *Options, set map[string]bool) {
 		"sweep-step":  func() { o.SweepDur = time.Second },
 		"stream-rate": func() { o.StreamRate = 10 },
 		"stream-step": func() { o.StreamDur = time.Second },
+		"d-count":     func() { o.DCount = false },
 	}
 	for name, apply := range quick {
 		if !set[name] {
@@ -134,6 +135,7 @@ func parseOptions(args []string, stderr io.Writer) (Options, error) {
 	fs.StringVar(&o.Target, "target", "", "internal: upstream URL for -role=proxy")
 	mockOnly := fs.Bool("mock-only", false, "run only the mock upstream (same as -role=mock) until interrupted")
 
+	fs.Usage = func() { usage(fs) }
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -181,6 +183,22 @@ func (o Options) validate() error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// usage lists the flags but the internal ones child processes use.
+func usage(fs *flag.FlagSet) {
+	w := fs.Output()
+	fmt.Fprintln(w, "usage: go run ./bench [flags]   (see bench/README.md)")
+	fs.VisitAll(func(f *flag.Flag) {
+		if strings.HasPrefix(f.Usage, "internal:") {
+			return
+		}
+		def := ""
+		if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" {
+			def = fmt.Sprintf(" (default %s)", f.DefValue)
+		}
+		fmt.Fprintf(w, "  -%s\n    \t%s%s\n", f.Name, f.Usage, def)
+	})
 }
 
 func parseInts(s string) ([]int, error) {

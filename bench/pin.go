@@ -36,11 +36,25 @@ func pin() (description, armCPU string) {
 }
 
 // host describes the machine for the report.
-func host(pinning string) hostInfo {
+func host(pinning string, loadStart float64) hostInfo {
 	return hostInfo{
 		Cores: runtime.NumCPU(), CPU: cpuModel(), OS: runtime.GOOS + "/" + runtime.GOARCH,
-		GoVersion: runtime.Version(), Pinning: pinning,
+		GoVersion: runtime.Version(), Pinning: pinning, LoadStart: loadStart, LoadEnd: loadAvg(),
 	}
+}
+
+// loadAvg is the 1-minute load average, 0 where /proc is missing.
+func loadAvg() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 0
+	}
+	v, _ := strconv.ParseFloat(f[0], 64)
+	return v
 }
 
 func cpuModel() string {

@@ -26,6 +26,10 @@ type hostInfo struct {
 	OS        string `json:"os"`
 	GoVersion string `json:"go"`
 	Pinning   string `json:"pinning"`
+	// 1-minute load average before and after: a busy machine makes every
+	// figure noisier.
+	LoadStart float64 `json:"load_avg_start"`
+	LoadEnd   float64 `json:"load_avg_end"`
 }
 
 type stepSummary struct {

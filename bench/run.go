@@ -95,10 +95,8 @@ func runPhases(ctx context.Context, e *env, in *instance, rr *roundResult, count
 		rr.Window.Successes += r.OK
 		fmt.Fprintf(progress, "  %-2s %5d/s  ok %6d  err %4d  p50 %8.0fµs  p99 %8.0fµs\n", in.arm.Name, rate, r.OK, r.Errors, r.Latency.P50, r.Latency.P99)
 	}
-	if in.arm.Settle && o.Settle > 0 {
-		if err := sleepCtx(ctx, o.Settle); err != nil {
-			return err
-		}
+	if err := sleepCtx(ctx, settle(in.arm, o.Settle)); err != nil {
+		return err
 	}
 	if cpuErr == nil {
 		if cpu1, err := cpuTime(in.pid); err == nil {
@@ -189,6 +187,19 @@ func cpuTime(pid int) (time.Duration, error) {
 		return 0, errNoProcess
 	}
 	return procstat.CPUTime(pid)
+}
+
+// settle is the idle wait before CPU and statements are read: the full
+// -settle for an arm that batches writes, up to a second for any other
+// gateway (writes that trail the last responses), none for the rest.
+func settle(a Arm, d time.Duration) time.Duration {
+	switch {
+	case a.Settle:
+		return d
+	case a.Kind == kindGateway:
+		return min(d, time.Second)
+	}
+	return 0
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {

@@ -20,10 +20,13 @@ import (
 // Config is every setting the gateway reads from the environment, parsed and
 // validated once at start-up. Components receive the part they need.
 type Config struct {
-	Port          int
-	ListenHost    string
-	GinMode       string
-	SessionSecret string
+	Port       int
+	ListenHost string
+	// TrustedProxies may set X-Forwarded-For; empty = trust none, so a
+	// client cannot forge its IP past rate limits and token subnets.
+	TrustedProxies []string
+	GinMode        string
+	SessionSecret  string
 	// SessionSecretGenerated is true when SESSION_SECRET was unset and a
 	// random one is used (sessions then do not survive a restart).
 	SessionSecretGenerated bool
@@ -175,6 +178,7 @@ func LoadConfig(lookup func(string) (string, bool)) (*Config, error) {
 
 	c.Port = e.Int("PORT", 3000, 1, 65535)
 	c.ListenHost = e.String("LISTEN_HOST", "")
+	c.TrustedProxies = e.CIDRList("TRUSTED_PROXIES")
 	c.GinMode = e.Enum("GIN_MODE", "release", "release", "debug", "test")
 	c.SessionSecret = e.String("SESSION_SECRET", "")
 	if c.SessionSecret == "" {
@@ -229,7 +233,9 @@ func LoadConfig(lookup func(string) (string, bool)) (*Config, error) {
 	h.IdleConnTimeout = e.Seconds("HTTP_IDLE_CONN_TIMEOUT", 90, 0, maxInt)
 	h.Proxy = e.String("RELAY_PROXY", "")
 	if h.Proxy != "" {
-		if u, err := url.Parse(h.Proxy); err != nil || u.Scheme == "" || u.Host == "" {
+		// The schemes net/http's Transport can dial through (httpclient.go).
+		if u, err := url.Parse(h.Proxy); err != nil || u.Host == "" ||
+			(u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "socks5" && u.Scheme != "socks5h") {
 			e.fail("RELAY_PROXY", h.Proxy, "a proxy URL such as http://127.0.0.1:7890 or socks5://host:1080")
 		}
 	}

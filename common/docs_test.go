@@ -457,7 +457,7 @@ func TestOnlyConfigReadsEnvironment(t *testing.T) {
 		return nil
 	})
 	if err != nil {
-		t.Fatal(fmt.Errorf("walk module: %w", err))
+		t.Fatalf("walk module: %v", err)
 	}
 }
 

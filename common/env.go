@@ -3,6 +3,7 @@ package common
 import (
 	"fmt"
 	"math"
+	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -162,6 +163,27 @@ func (e *EnvReader) Enum(name, def string, allowed ...string) string {
 	}
 	e.fail(name, v, "one of "+strings.Join(allowed, ", "))
 	return def
+}
+
+// CIDRList reads a comma-separated list of IP addresses or CIDR ranges.
+func (e *EnvReader) CIDRList(name string) []string {
+	v, ok := e.get(name)
+	if !ok {
+		return nil
+	}
+	var out []string
+	for _, part := range strings.Split(v, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		if _, _, err := net.ParseCIDR(part); err != nil && net.ParseIP(part) == nil {
+			e.fail(name, v, "a comma-separated list of IP addresses or CIDR ranges")
+			return nil
+		}
+		out = append(out, part)
+	}
+	return out
 }
 
 func rangeText(min, max int64) string {

@@ -145,6 +145,8 @@ func TestAccessTokenAuth(t *testing.T) {
 		{"admin, admin route", "/api/channel/", adminToken, http.StatusOK},
 		{"admin, root route", "/api/option/", "Bearer " + adminToken, http.StatusForbidden},
 		{"root, root route", "/api/option/", rootToken, http.StatusOK},
+		{"admin, database settings", "/api/metrics/db", adminToken, http.StatusOK},
+		{"common user, database settings", "/api/metrics/db", userToken, http.StatusForbidden},
 		{"without trailing slash", "/api/channel", adminToken, http.StatusOK},
 	}
 	for _, tt := range tests {

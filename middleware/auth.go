@@ -123,7 +123,9 @@ func (a *Auth) authenticate(c *gin.Context) (*model.User, error) {
 		return u, err
 	}
 	token := strings.TrimSpace(c.GetHeader("Authorization"))
-	token = strings.TrimSpace(strings.TrimPrefix(token, "Bearer "))
+	if len(token) >= 7 && strings.EqualFold(token[:7], "bearer ") {
+		token = strings.TrimSpace(token[7:])
+	}
 	if token == "" {
 		return nil, errNoCredentials
 	}

@@ -83,6 +83,7 @@ func TestAuth(t *testing.T) {
 	}{
 		{"bare token", "/user", "user-token", nil, http.StatusOK, "3/1"},
 		{"bearer token", "/root", "Bearer root-token", nil, http.StatusOK, "1/100"},
+		{"lower-case bearer", "/root", "bearer  root-token", nil, http.StatusOK, "1/100"},
 		{"session", "/admin", "", session(2), http.StatusOK, "2/10"},
 		{"session wins over a header", "/user", "Bearer root-token", session(3), http.StatusOK, "3/1"},
 		{"nothing", "/user", "", nil, http.StatusUnauthorized, ""},

@@ -126,8 +126,8 @@ func TokenAuth(cfg TokenAuthConfig) gin.HandlerFunc {
 // optional channel id. ok is false when no key is left.
 func ParseTokenHeader(h string) (key, channel string, ok bool) {
 	h = strings.TrimSpace(h)
-	if len(h) >= 7 && strings.EqualFold(h[:7], "bearer ") {
-		h = strings.TrimSpace(h[7:])
+	if len(h) >= 6 && strings.EqualFold(h[:6], "bearer") && (len(h) == 6 || h[6] == ' ') {
+		h = strings.TrimSpace(h[6:])
 	}
 	h = strings.TrimPrefix(h, "sk-")
 	key, rest, _ := strings.Cut(h, "-")

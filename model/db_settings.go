@@ -41,7 +41,9 @@ type SQLiteReport struct {
 	ConnectionsChecked int               `json:"connections_checked"`
 	Consistent         bool              `json:"consistent"`
 	Mismatches         []string          `json:"mismatches"`
-	Files              SQLiteFiles       `json:"files"`
+	// Locking says how the gateway queues its own connections (sqlite_gate.go).
+	Locking string      `json:"locking"`
+	Files   SQLiteFiles `json:"files"`
 }
 
 // SQLiteFiles are the sizes in bytes of the database and its WAL companions;
@@ -92,9 +94,17 @@ func (s *Store) DBSettings(ctx context.Context) (*DBReport, error) {
 		ConnectionsChecked: probe.conns,
 		Consistent:         len(probe.mismatches) == 0,
 		Mismatches:         append([]string{}, probe.mismatches...),
+		Locking:            lockingNote(probe.values["journal_mode"]),
 		Files:              files,
 	}
 	return r, nil
+}
+
+func lockingNote(journalMode string) string {
+	if journalMode == "WAL" {
+		return "writers queued one at a time; readers not queued (WAL)"
+	}
+	return "writers queued one at a time; readers queued against writers (rollback journal)"
 }
 
 func poolStats(db *sql.DB) PoolStats {

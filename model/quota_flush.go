@@ -88,7 +88,7 @@ func (l *BatchLedger) flushLocked(ctx context.Context, write func(tx *gorm.DB) e
 	}
 	for id := range b.users {
 		if u := l.users[id]; u != nil && u.loaded {
-			u.balance = users[id]
+			u.balance = users[id] + u.pending.Quota
 		}
 	}
 	for id := range b.tokens {

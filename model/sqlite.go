@@ -105,14 +105,28 @@ func connectHook(want []pragma) func(*sqlite3.SQLiteConn) error {
 
 // sqliteConnector opens connections through a driver value of our own, so
 // the connect hook needs no process-wide sql.Register (which panics on a
-// duplicate name and would leak one registration per configuration).
+// duplicate name and would leak one registration per configuration), and
+// puts every connection behind the gate.
 type sqliteConnector struct {
-	drv *sqlite3.SQLiteDriver
-	dsn string
+	drv  *sqlite3.SQLiteDriver
+	dsn  string
+	gate *sqliteGate
 }
 
-func (c sqliteConnector) Connect(context.Context) (driver.Conn, error) { return c.drv.Open(c.dsn) }
-func (c sqliteConnector) Driver() driver.Driver                        { return c.drv }
+func (c sqliteConnector) Connect(context.Context) (driver.Conn, error) {
+	conn, err := c.drv.Open(c.dsn)
+	if err != nil {
+		return nil, err
+	}
+	sc, ok := conn.(*sqlite3.SQLiteConn)
+	if !ok {
+		conn.Close()
+		return nil, fmt.Errorf("sqlite: unexpected connection type %T", conn)
+	}
+	return &gatedConn{c: sc, gate: c.gate}, nil
+}
+
+func (c sqliteConnector) Driver() driver.Driver { return c.drv }
 
 // openSQLite opens the SQLite file with every pooled connection set up alike,
 // then reads the settings back and logs them.
@@ -121,9 +135,11 @@ func openSQLite(path string, cfg common.SQLiteConfig, gcfg *gorm.Config) (*gorm.
 		return nil, fmt.Errorf("open sqlite: SQLITE_PATH %q must be a plain file path", path)
 	}
 	want := wantedPragmas(cfg)
+	gate := newSQLiteGate(cfg.MaxOpenConns, time.Duration(cfg.BusyTimeout)*time.Millisecond)
 	sqlDB := sql.OpenDB(sqliteConnector{
-		drv: &sqlite3.SQLiteDriver{ConnectHook: connectHook(want)},
-		dsn: sqliteDSN(path, want),
+		drv:  &sqlite3.SQLiteDriver{ConnectHook: connectHook(want)},
+		dsn:  sqliteDSN(path, want),
+		gate: gate,
 	})
 	sqlDB.SetMaxOpenConns(cfg.MaxOpenConns)
 	sqlDB.SetMaxIdleConns(cfg.MaxIdleConns)
@@ -145,6 +161,8 @@ func openSQLite(path string, cfg common.SQLiteConfig, gcfg *gorm.Config) (*gorm.
 		sqlDB.Close()
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
+	// Readers queue against writers only where a commit excludes them.
+	gate.readers.Store(probe.values["journal_mode"] != "WAL")
 	for _, name := range sqlitePragmas {
 		common.SysLog("SQLite PRAGMA: %s = %s", name, probe.values[name])
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode"
 
 	"github.com/mattn/go-sqlite3"
 	"golang.org/x/sync/semaphore"
@@ -50,13 +51,15 @@ func (g *sqliteGate) enter(ctx context.Context, write bool) (func(), error) {
 		}
 		n = 1
 	}
-	wctx, cancel := context.WithTimeout(ctx, g.wait)
-	defer cancel()
-	if err := g.sem.Acquire(wctx, n); err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
+	if !g.sem.TryAcquire(n) {
+		wctx, cancel := context.WithTimeout(ctx, g.wait)
+		defer cancel()
+		if err := g.sem.Acquire(wctx, n); err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			return nil, fmt.Errorf("%w (SQLITE_BUSY_TIMEOUT=%d)", errGateTimeout, g.wait.Milliseconds())
 		}
-		return nil, fmt.Errorf("%w (SQLITE_BUSY_TIMEOUT=%d)", errGateTimeout, g.wait.Milliseconds())
 	}
 	var done atomic.Bool
 	return func() {
@@ -71,18 +74,21 @@ func (g *sqliteGate) enter(ctx context.Context, write bool) (func(), error) {
 func isRead(query string) bool {
 	q := strings.TrimLeft(query, " \t\r\n(")
 	for strings.HasPrefix(q, "--") || strings.HasPrefix(q, "/*") {
-		end, skip := "\n", 1
+		end := "\n"
 		if strings.HasPrefix(q, "/*") {
-			end, skip = "*/", 2
+			end = "*/"
 		}
 		i := strings.Index(q, end)
 		if i < 0 {
 			return false
 		}
-		q = strings.TrimLeft(q[i+skip:], " \t\r\n(")
+		q = strings.TrimLeft(q[i+len(end):], " \t\r\n(")
 	}
-	word, _, _ := strings.Cut(q, " ")
-	switch strings.ToUpper(strings.TrimRight(word, "\t\r\n(*")) {
+	word := q
+	if i := strings.IndexFunc(q, func(r rune) bool { return !unicode.IsLetter(r) }); i >= 0 {
+		word = q[:i]
+	}
+	switch strings.ToUpper(word) {
 	case "SELECT", "VALUES", "EXPLAIN":
 		return true
 	}
@@ -164,7 +170,12 @@ func (g *gatedConn) PrepareContext(ctx context.Context, query string) (driver.St
 	if err != nil {
 		return nil, err
 	}
-	return &gatedStmt{st: st.(*sqlite3.SQLiteStmt), conn: g, write: !isRead(query)}, nil
+	ss, ok := st.(*sqlite3.SQLiteStmt)
+	if !ok {
+		st.Close()
+		return nil, fmt.Errorf("sqlite: unexpected statement type %T", st)
+	}
+	return &gatedStmt{st: ss, conn: g, write: !isRead(query)}, nil
 }
 
 type gatedTx struct {
@@ -230,7 +241,13 @@ func gateRows(rows driver.Rows, err error, leave func()) (driver.Rows, error) {
 		leave()
 		return nil, err
 	}
-	return &gatedRows{SQLiteRows: rows.(*sqlite3.SQLiteRows), leave: leave}, nil
+	sr, ok := rows.(*sqlite3.SQLiteRows)
+	if !ok {
+		rows.Close()
+		leave()
+		return nil, fmt.Errorf("sqlite: unexpected rows type %T", rows)
+	}
+	return &gatedRows{SQLiteRows: sr, leave: leave}, nil
 }
 
 // gatedRows embeds mattn's rows so that the column type methods database/sql

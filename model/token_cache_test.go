@@ -300,7 +300,11 @@ func TestTokenCacheWaiterOutlivesLeader(t *testing.T) {
 	if err := <-leader; !errors.Is(err, context.Canceled) {
 		t.Fatalf("leader err = %v, want context.Canceled", err)
 	}
-	<-store.started // the waiter asks again for itself
+	select {
+	case <-store.started: // the waiter asks again for itself
+	case err := <-waiter:
+		t.Fatalf("waiter returned %v with the leader's failure instead of asking again", err)
+	}
 	close(store.release)
 	if err := <-waiter; err != nil {
 		t.Errorf("waiter err = %v, want its own answer", err)

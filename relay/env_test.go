@@ -45,6 +45,7 @@ type envConfig struct {
 	rand       func(int) int
 	logs       model.LogSink // default DirectLogSink
 	ledger     model.QuotaLedger
+	tokens     model.TokenStore // default the store
 	sqlite     func(*common.SQLiteConfig)
 }
 
@@ -127,8 +128,11 @@ func newEnv(t testing.TB, cfg envConfig) *env {
 	if cfg.ledger == nil {
 		cfg.ledger = model.NewDirectLedger(store.DB)
 	}
+	if cfg.tokens == nil {
+		cfg.tokens = store
+	}
 	r, err := New(ctx, Config{
-		Tokens: store, Ledger: cfg.ledger, Logs: cfg.logs, Options: options, Store: store,
+		Tokens: cfg.tokens, Ledger: cfg.ledger, Logs: cfg.logs, Options: options, Store: store,
 		Client: cfg.client, UnknownModelRatio: 30, Rand: cfg.rand,
 	})
 	if err != nil {
@@ -175,7 +179,7 @@ func (e *env) do(method, path, body string, header ...string) *httptest.Response
 // balances reads the user's and the token's quota columns.
 type balances struct {
 	UserQuota, UserUsed, TokenRemain, TokenUsed, ChannelUsed int64
-	Requests                                               int
+	Requests                                                 int
 }
 
 func (e *env) balances(channelID int) balances {

@@ -34,7 +34,8 @@ type job struct {
 	tried    []int
 	triedBuf [4]int
 
-	bill bill // the price facts and the reservation
+	bill      bill // the price facts and the reservation
+	ledgerCtx context.Context
 	// wroteHeader is set once a byte may have reached the client: from then
 	// on there is no retry and no JSON error answer.
 	wroteHeader bool
@@ -50,7 +51,7 @@ func (r *Relay) serve(c *gin.Context) {
 	p, err := r.parse(c)
 	if err != nil || p == nil {
 		// Token auth parsed the body already, so this is a wiring fault.
-		writeError(c, internalError("parse_failed", fmt.Errorf("parse request: %v", err)))
+		writeError(c, internalError("parse_failed", fmt.Errorf("parse request: %w", err)))
 		return
 	}
 	j := &job{
@@ -58,6 +59,9 @@ func (r *Relay) serve(c *gin.Context) {
 		info: metrics.RequestInfoFrom(c.Request.Context()), start: time.Now(),
 	}
 	j.tried = j.triedBuf[:0]
+	// Whatever happens below (even a panic), a reservation that was neither
+	// settled nor released goes back: release is a no-op after either.
+	defer j.release()
 	if j.info != nil {
 		j.info.Model = p.req.Model
 		j.info.Stream = p.req.Stream
@@ -140,7 +144,7 @@ func (j *job) attempt(ch *Channel) (*apiError, bool) {
 	if err != nil {
 		return gatewayError(http.StatusBadRequest, "invalid_request", err.Error()), false
 	}
-	req, err := newUpstreamRequest(ctx, ch, c.Request, c.FullPath(), upModel, body, j.p.contentType, j.p.req.Stream)
+	req, err := newUpstreamRequest(ctx, ch, c.FullPath(), c.Request.URL.RawQuery, c.GetHeader("Accept"), upModel, body, j.p.contentType, j.p.req.Stream)
 	if err != nil {
 		return internalError("build_request_failed", fmt.Errorf("channel #%d: %w", ch.ID, err)), false
 	}
@@ -199,9 +203,11 @@ func isEventStream(contentType string) bool {
 	return strings.HasPrefix(strings.TrimSpace(strings.ToLower(contentType)), "text/event-stream")
 }
 
-// settleCtx is the context of the ledger and log writes after the upstream
-// answered: they must happen even when the client has hung up, or the
-// ledger would not be exact.
+// settleCtx is the context of the ledger and log writes: they must happen
+// even when the client has hung up, or the ledger would not be exact.
 func (j *job) settleCtx() context.Context {
-	return context.WithoutCancel(j.c.Request.Context())
+	if j.ledgerCtx == nil {
+		j.ledgerCtx = context.WithoutCancel(j.c.Request.Context())
+	}
+	return j.ledgerCtx
 }

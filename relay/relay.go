@@ -37,7 +37,7 @@ type Config struct {
 	// Timeout, when set, is RELAY_TIMEOUT.
 	Client *http.Client
 	// UnknownModelRatio prices models missing from every ratio table
-	// (UNKNOWN_MODEL_RATIO; one-api used 30).
+	// (UNKNOWN_MODEL_RATIO, default 30 as in one-api; 0 makes them free).
 	UnknownModelRatio float64
 	// MaxBodyBytes caps a request body (MAX_REQUEST_BODY_MB); 0 = 32 MiB.
 	MaxBodyBytes int64

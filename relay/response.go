@@ -47,7 +47,9 @@ func (j *job) finish(resp *http.Response, sent time.Time) (*apiError, bool) {
 	usage, ok := openai.ExtractUsage(body)
 	switch {
 	case j.p.mode == modeTranscription:
-		usage = openai.Usage{CompletionTokens: countText(j.p.req.Model, transcriptText(body))}
+		// Billed as tokens of the transcript at the model's ratio (whisper's
+		// completion ratio is 0 in one-api's table, so they count as prompt).
+		usage = openai.Usage{PromptTokens: countText(j.p.req.Model, transcriptText(body))}
 	case !ok:
 		text := getText()
 		*text = openai.AppendCompletionText(*text, body)

@@ -92,7 +92,7 @@ func TestRetry(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			first := newFake(t, tc.first)
 			second := newFake(t, answerJSON(10, 20))
-			client := &http.Client{Transport: &http.Transport{ResponseHeaderTimeout: 200 * time.Millisecond}}
+			client := &http.Client{Transport: &http.Transport{ResponseHeaderTimeout: 500 * time.Millisecond}}
 			e := newEnv(t, envConfig{
 				channels: []*model.Channel{
 					prio(channel(model.ChannelOpenAI, "first", first.URL, "gpt-3.5-turbo"), 10, 0),

@@ -40,8 +40,9 @@ func upstreamURL(ch *Channel, path, rawQuery, upstreamModel string) string {
 
 // newUpstreamRequest builds the request to ch. The body is a bytes.Reader,
 // so the transport sends a Content-Length and can replay it (GetBody).
-func newUpstreamRequest(ctx context.Context, ch *Channel, in *http.Request, path, upstreamModel string, body []byte, contentType string, stream bool) (*http.Request, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, upstreamURL(ch, path, in.URL.RawQuery, upstreamModel), bytes.NewReader(body))
+// accept is the client's Accept header ("" = none).
+func newUpstreamRequest(ctx context.Context, ch *Channel, path, rawQuery, accept, upstreamModel string, body []byte, contentType string, stream bool) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, upstreamURL(ch, path, rawQuery, upstreamModel), bytes.NewReader(body))
 	if err != nil {
 		return nil, err
 	}
@@ -50,7 +51,7 @@ func newUpstreamRequest(ctx context.Context, ch *Channel, in *http.Request, path
 		contentType = "application/json"
 	}
 	h.Set("Content-Type", contentType)
-	switch accept := in.Header.Get("Accept"); {
+	switch {
 	case accept != "":
 		h.Set("Accept", accept)
 	case stream:

@@ -88,6 +88,10 @@ func RegisterAPI(e *gin.Engine, api *controller.API, mw APIMiddleware) APIGroups
 	Handle(g.User, get, "/log/self", api.ListSelfLogs)
 	Handle(g.User, get, "/log/self/stat", api.SelfLogStat)
 
+	// The effective database settings (controller/metrics_db.go); the other
+	// metrics routes are RegisterMetrics'.
+	Handle(g.Admin, get, "/metrics/db", api.DBMetrics)
+
 	Handle(g.Root, get, "/option/", api.ListOptions)
 	Handle(g.Root, put, "/option/", api.UpdateOption)
 	return g

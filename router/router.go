@@ -3,6 +3,7 @@
 package router
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 
@@ -12,6 +13,8 @@ import (
 // Deps is everything the routes need, built once in main.
 type Deps struct {
 	GinMode string
+	// TrustedProxies may set X-Forwarded-For (TRUSTED_PROXIES); nil = none.
+	TrustedProxies []string
 	// Global middleware, outermost first (request id, recovery, metrics, ...).
 	Global []gin.HandlerFunc
 	// Each registers its routes on the engine.
@@ -24,6 +27,10 @@ func New(d Deps) *gin.Engine {
 	e := gin.New()
 	e.RedirectTrailingSlash = false
 	e.RedirectFixedPath = false
+	if err := e.SetTrustedProxies(d.TrustedProxies); err != nil {
+		// LoadConfig validated the list; reaching this is a programming error.
+		panic(fmt.Sprintf("trusted proxies: %v", err))
+	}
 	e.Use(d.Global...)
 	for _, r := range d.Register {
 		r(e)

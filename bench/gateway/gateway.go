@@ -152,6 +152,7 @@ func (p *Process) waitReady(ctx context.Context, limit time.Duration) error {
 	deadline := time.Now().Add(limit)
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
+	lastStatus := ""
 	for {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, p.BaseURL+"/api/status", nil)
 		if resp, err := p.http.Do(req); err == nil {
@@ -162,12 +163,10 @@ func (p *Process) waitReady(ctx context.Context, limit time.Duration) error {
 			}
 			// Listening but answering something else: give it a moment,
 			// not the whole start-up allowance.
-			if d := time.Now().Add(3 * time.Second); d.Before(deadline) {
-				deadline = d
+			if soon := time.Now().Add(3 * time.Second); lastStatus == "" && soon.Before(deadline) {
+				deadline = soon
 			}
-			if time.Now().After(deadline) {
-				return fmt.Errorf("GET /api/status: %s", resp.Status)
-			}
+			lastStatus = resp.Status
 		}
 		select {
 		case <-p.exited:
@@ -175,9 +174,12 @@ func (p *Process) waitReady(ctx context.Context, limit time.Duration) error {
 		case <-ctx.Done():
 			return fmt.Errorf("wait for gateway: %w", ctx.Err())
 		case <-tick.C:
-			if time.Now().After(deadline) {
-				return fmt.Errorf("gateway did not answer /api/status within %v:\n%s", limit, p.LogTail(2048))
+		}
+		if time.Now().After(deadline) {
+			if lastStatus != "" {
+				return fmt.Errorf("GET /api/status answers %s, want 200 OK", lastStatus)
 			}
+			return fmt.Errorf("gateway did not answer /api/status within %v:\n%s", limit, p.LogTail(2048))
 		}
 	}
 }

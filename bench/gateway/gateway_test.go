@@ -183,3 +183,13 @@ func TestAdminEnvelopeErrors(t *testing.T) {
 		t.Errorf("ReadMetrics on 404 = %v, want ErrNoMetrics", err)
 	}
 }
+
+func TestWaitReadyNon200(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	defer srv.Close()
+	p := &Process{BaseURL: srv.URL, http: srv.Client(), exited: make(chan struct{})}
+	err := p.waitReady(context.Background(), time.Minute)
+	if err == nil || !strings.Contains(err.Error(), "404") {
+		t.Errorf("waitReady = %v, want the 404 named", err)
+	}
+}
