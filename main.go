@@ -268,15 +268,21 @@ func serve(ctx context.Context, cfg *common.Config, stdout io.Writer) (err error
 }
 
 // announceRoot prints generated root credentials once, at first start: they
-// are shown nowhere else and never logged again.
+// are shown nowhere else and never logged again. Configured ones are not
+// echoed: the operator has them, and stdout ends up in the journal.
 func announceRoot(w io.Writer, creds *model.RootCredentials) {
 	if creds == nil {
 		return
 	}
-	if !creds.Generated {
+	if !creds.PasswordGenerated && !creds.AccessTokenGenerated {
 		common.SysLog("root user created from INITIAL_ROOT_* settings")
 		return
 	}
-	fmt.Fprintf(w, "[SYS] root user created; save these now, they are not shown again:\n")
-	fmt.Fprintf(w, "[SYS]   username:     root\n[SYS]   password:     %s\n[SYS]   access token: %s\n", creds.Password, creds.AccessToken)
+	fmt.Fprintf(w, "[SYS] root user created; save these now, they are not shown again:\n[SYS]   username:     root\n")
+	if creds.PasswordGenerated {
+		fmt.Fprintf(w, "[SYS]   password:     %s\n", creds.Password)
+	}
+	if creds.AccessTokenGenerated {
+		fmt.Fprintf(w, "[SYS]   access token: %s\n", creds.AccessToken)
+	}
 }

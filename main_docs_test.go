@@ -28,7 +28,8 @@ func checkConfig(t *testing.T, env []string, args ...string) (stdout, stderr str
 	t.Helper()
 	cmd := exec.Command(gatewayBin, append([]string{"--check-config"}, args...)...)
 	cmd.Dir = t.TempDir() // no stray .env
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, env...)
+	// gatewayBin is race-enabled; the race runtime otherwise sleeps 1 s at exit.
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "GORACE=atexit_sleep_ms=0"}, env...)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	err := cmd.Run()

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"one-api/common"
+	"one-api/model"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -152,6 +154,39 @@ func TestBadConfigExitsTwo(t *testing.T) {
 			}
 			if n := strings.Count(strings.TrimSpace(string(out)), "\n"); n != 0 {
 				t.Errorf("want one line, got %d:\n%s", n+1, out)
+			}
+		})
+	}
+}
+
+func TestAnnounceRootShowsOnlyGeneratedSecrets(t *testing.T) {
+	tests := []struct {
+		name              string
+		creds             model.RootCredentials
+		want, mustNotShow []string
+	}{
+		{"both generated", model.RootCredentials{Password: "genpass", AccessToken: "gentoken", PasswordGenerated: true, AccessTokenGenerated: true},
+			[]string{"genpass", "gentoken"}, nil},
+		{"password configured", model.RootCredentials{Password: "mine", AccessToken: "gentoken", AccessTokenGenerated: true},
+			[]string{"gentoken"}, []string{"mine"}},
+		{"all configured", model.RootCredentials{Password: "mine", AccessToken: "minetoken"},
+			nil, []string{"mine", "minetoken"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out bytes.Buffer
+			restore := common.SetLogOutput(&out)
+			defer restore()
+			announceRoot(&out, &tt.creds)
+			for _, s := range tt.want {
+				if !strings.Contains(out.String(), s) {
+					t.Errorf("output lacks %q:\n%s", s, out.String())
+				}
+			}
+			for _, s := range tt.mustNotShow {
+				if strings.Contains(out.String(), s) {
+					t.Errorf("output shows configured secret %q:\n%s", s, out.String())
+				}
 			}
 		})
 	}

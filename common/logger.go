@@ -5,11 +5,13 @@ import (
 	"io"
 	"os"
 	"sync"
-	"time"
 )
 
 // The process logger writes one line per event to stdout for journald, each
 // with a stable prefix ([SYS], [INFO], [WARN], [ERR]) so operators can grep.
+// Lines carry no timestamp of their own: journald (and docker logs
+// --timestamps) stamp every line, and the spec's lines must match exactly,
+// e.g. "[SYS] SQLite PRAGMA: journal_mode = WAL".
 // It is a process singleton by nature (there is one stdout); tests swap the
 // writer with SetLogOutput.
 var (
@@ -32,9 +34,8 @@ func SetLogOutput(w io.Writer) (restore func()) {
 
 func logLine(prefix, format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
-	ts := time.Now().Format("2006/01/02 - 15:04:05")
 	logMu.Lock()
-	fmt.Fprintf(logOut, "%s %s | %s\n", prefix, ts, msg)
+	fmt.Fprintf(logOut, "%s %s\n", prefix, msg)
 	logMu.Unlock()
 }
 

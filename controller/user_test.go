@@ -27,7 +27,7 @@ func TestBootstrapRootThenLogin(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if g, w := creds.Generated, tt.wantGeneratedCred; g != w {
+			if g, w := creds.PasswordGenerated && creds.AccessTokenGenerated, tt.wantGeneratedCred; g != w {
 				t.Errorf("Generated = %v, want %v", g, w)
 			}
 			if tt.wantGeneratedCred {

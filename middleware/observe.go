@@ -18,8 +18,6 @@ const (
 	// request's arrival to its response headers going out.
 	ResponseTimeHeader = "X-Response-Time-Ms"
 	relayPrefix        = "/v1/"
-	// accessTimeFormat matches common's log lines.
-	accessTimeFormat = "2006/01/02 - 15:04:05"
 	// maxPooledLine keeps a freak long line's buffer out of the pool.
 	maxPooledLine = 4 << 10
 )
@@ -108,7 +106,7 @@ func (o *observer) finish(c *gin.Context, w *timedWriter, relay bool, info *metr
 		o.logSlow(c, status, d, info)
 	}
 	if o.access {
-		o.logAccess(c, end, status, d)
+		o.logAccess(c, status, d)
 	}
 
 	w.ResponseWriter = nil
@@ -139,16 +137,14 @@ var linePool = sync.Pool{New: func() any {
 
 // logAccess writes
 //
-//	[INFO] 2006/01/02 - 15:04:05 | 200 | POST /v1/chat/completions | 127.0.0.1 | request_id=... | X-Response-Time 12.34
+//	[INFO] 200 | POST /v1/chat/completions | 127.0.0.1 | request_id=... | X-Response-Time 12.34
 //
 // with the whole request's duration in ms as the last field, for
 // `grep X-Response-Time | awk '{print $NF}'`. It runs on every request, so
 // the line is appended into a pooled buffer instead of formatted.
-func (o *observer) logAccess(c *gin.Context, end time.Time, status int, d time.Duration) {
+func (o *observer) logAccess(c *gin.Context, status int, d time.Duration) {
 	bp := linePool.Get().(*[]byte)
 	b := append((*bp)[:0], "[INFO] "...)
-	b = end.AppendFormat(b, accessTimeFormat)
-	b = append(b, " | "...)
 	b = strconv.AppendInt(b, int64(status), 10)
 	b = append(b, " | "...)
 	b = append(b, c.Request.Method...)

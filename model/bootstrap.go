@@ -17,7 +17,10 @@ type RootCredentials struct {
 	Password    string
 	AccessToken string
 	TokenKey    string // relay key without "sk-"; empty when none was created
-	Generated   bool   // Password and AccessToken were generated, not configured
+	// PasswordGenerated and AccessTokenGenerated say which secrets were
+	// generated here (and must be shown once) rather than configured.
+	PasswordGenerated    bool
+	AccessTokenGenerated bool
 }
 
 // BootstrapRoot creates the root user when the users table is empty, from the
@@ -34,11 +37,11 @@ func (s *Store) BootstrapRoot(ctx context.Context, password, accessToken, tokenK
 	creds := &RootCredentials{Password: password, AccessToken: accessToken, TokenKey: tokenKey}
 	if creds.Password == "" {
 		creds.Password = common.RandomString(20)
-		creds.Generated = true
+		creds.PasswordGenerated = true
 	}
 	if creds.AccessToken == "" {
 		creds.AccessToken = common.RandomString(32)
-		creds.Generated = true
+		creds.AccessTokenGenerated = true
 	}
 	if len(creds.AccessToken) > 32 {
 		return nil, errors.New("INITIAL_ROOT_ACCESS_TOKEN must be at most 32 characters")

@@ -210,6 +210,28 @@ func TestLogBatcherBackpressure(t *testing.T) {
 	}
 }
 
+func TestLogBatcherCloseReleasesBlockedRecords(t *testing.T) {
+	st := openPhaseBStore(t)
+	b, _, _ := newTestBatcher(t, st.LogDB, 100, WithQueueSize(1))
+	record(t, b, 0, 1)
+	blocked := make(chan error, 1)
+	go func() { blocked <- b.Record(context.Background(), consumeLog(1)) }()
+	for b.Stats().Blocked == 0 {
+		runtime.Gosched()
+	}
+	// The writer never ran (or is stuck retrying): Close must not wait for
+	// the queue to make room; the waiting row is written through instead.
+	if err := b.Close(context.Background()); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if err := <-blocked; err != nil {
+		t.Fatalf("blocked Record: %v", err)
+	}
+	if g, w := countLogs(t, st.LogDB), int64(2); g != w {
+		t.Errorf("rows = %d, want %d", g, w)
+	}
+}
+
 func TestLogBatcherCloseReportsWhatItCouldNotWrite(t *testing.T) {
 	st := openPhaseBStore(t)
 	logs := captureLog(t)

@@ -91,8 +91,21 @@ func isRead(query string) bool {
 	switch strings.ToUpper(word) {
 	case "SELECT", "VALUES", "EXPLAIN":
 		return true
+	case "PRAGMA":
+		// Only a bare query of a known setting: "PRAGMA x = y", "PRAGMA
+		// wal_checkpoint(...)" or "PRAGMA optimize" may write.
+		name := strings.ToLower(strings.TrimRight(strings.TrimSpace(q[len(word):]), "; \t\r\n"))
+		return readOnlyPragmas[name]
 	}
 	return false
+}
+
+// readOnlyPragmas are the PRAGMAs that, asked without a value, only read:
+// the start-up probe, /api/metrics/db and the checkpoint's header read.
+var readOnlyPragmas = map[string]bool{
+	"journal_mode": true, "synchronous": true, "cache_size": true, "mmap_size": true, "temp_store": true,
+	"busy_timeout": true, "wal_autocheckpoint": true, "foreign_keys": true, "schema_version": true,
+	"user_version": true, "page_count": true, "page_size": true, "freelist_count": true,
 }
 
 // gatedConn is a pooled SQLite connection that takes its turn at the gate.

@@ -28,17 +28,17 @@ func newPrices(o *model.Options, unknownRatio float64) (*prices, error) {
 
 // bill is what billing a request needs between reserve and settle.
 type bill struct {
-	promptTokens int // counted locally: for the reservation, and when upstream sends no usage
+	promptTokens int // estimated for the reservation; counted exactly only when upstream sends no usage
 	res          model.Reservation
 	reserved     bool
 }
 
-// reserve counts the prompt, prices the request for the first channel and
+// reserve estimates the prompt, prices the request for the first channel and
 // holds the quota (one-api's pre-consume) before any upstream call. A
 // refusal is a 403 and upstream is never called.
 func (j *job) reserve(ch *Channel) *apiError {
 	upModel := ch.upstreamModel(j.p.req.Model)
-	j.bill.promptTokens = countPrompt(j.p, upModel)
+	j.bill.promptTokens = estimatePrompt(j.p)
 	modelRatio, _ := j.prices.ModelRatio(upModel)
 	ratio := modelRatio * j.prices.GroupRatio(j.ti.Auth.Group)
 	var amount int64
@@ -119,7 +119,7 @@ func (j *job) settle(u openai.Usage) {
 // countUsage is the usage of a request upstream reported none for: the
 // prompt as counted before the call and the completion text as delivered.
 func (j *job) countUsage(completion []byte) openai.Usage {
-	u := openai.Usage{PromptTokens: j.bill.promptTokens}
+	u := openai.Usage{PromptTokens: countPrompt(j.p, j.ch.upstreamModel(j.p.req.Model))}
 	switch j.p.mode {
 	case modeChat, modeCompletions:
 		u.CompletionTokens = countText(j.ch.upstreamModel(j.p.req.Model), completion)

@@ -5,9 +5,25 @@ import (
 	"one-api/relay/tokenizer"
 )
 
-// countPrompt counts the prompt tokens of a request for model, locally: the
-// reservation needs them before upstream answers, and billing falls back to
-// them when upstream reports no usage. Media endpoints have no text prompt.
+// estimatePrompt is the prompt size the reservation assumes: one token per
+// four bytes of the prompt as sent. A reservation is only a hold, settled
+// against upstream's usage, so it need not be exact, and tokenizing every
+// prompt cost more CPU than the rest of the relay path together.
+func estimatePrompt(p *parsed) int {
+	var raw []byte
+	switch p.mode {
+	case modeChat:
+		raw = p.req.Messages
+	case modeCompletions:
+		raw = p.req.Prompt
+	case modeEmbeddings, modeModerations:
+		raw = p.req.Input
+	}
+	return (len(raw) + 3) / 4
+}
+
+// countPrompt counts the prompt tokens of a request for model, locally, for
+// billing when upstream reports no usage. Media endpoints have no text prompt.
 func countPrompt(p *parsed, model string) int {
 	switch p.mode {
 	case modeChat:

@@ -133,7 +133,7 @@ step="journal: SQLite PRAGMA lines"
 grep -q '^\[SYS\] .*| applying SQLite optimizations for single-user workload$' gateway.log || fail "no '[SYS] applying SQLite optimizations' line"
 for p in "journal_mode = WAL" "synchronous = NORMAL" "cache_size = -128000" "mmap_size = 536870912" \
   "temp_store = MEMORY" "busy_timeout = 5000" "wal_autocheckpoint = 1000" "foreign_keys = OFF"; do
-  grep -q "^\[SYS\] .*| SQLite PRAGMA: $p\$" gateway.log || fail "no '[SYS] SQLite PRAGMA: $p' line"
+  grep -q "^\[SYS\] SQLite PRAGMA: $p\$" gateway.log || fail "no '[SYS] SQLite PRAGMA: $p' line"
 done
 ok
 
@@ -209,8 +209,8 @@ step="restart with the rollback .env"
 : >gateway.log
 start
 grep -q 'SQLite optimizations disabled' gateway.log || fail "no 'SQLite optimizations disabled' line"
-grep -q '^\[SYS\] .*| SQLite PRAGMA: journal_mode = DELETE$' gateway.log || fail "no '[SYS] SQLite PRAGMA: journal_mode = DELETE' line"
-grep -q '^\[SYS\] .*| SQLite PRAGMA: synchronous = FULL$' gateway.log || fail "no '[SYS] SQLite PRAGMA: synchronous = FULL' line"
+grep -q '^\[SYS\] SQLite PRAGMA: journal_mode = DELETE$' gateway.log || fail "no '[SYS] SQLite PRAGMA: journal_mode = DELETE' line"
+grep -q '^\[SYS\] SQLite PRAGMA: synchronous = FULL$' gateway.log || fail "no '[SYS] SQLite PRAGMA: synchronous = FULL' line"
 [ "$(journal_mode)" = delete ] || fail "journal_mode is '$(journal_mode)' after the rollback, want delete"
 curl -sf "$api/api/status" | grep -q '"success":true' || fail "/api/status does not answer success after the rollback"
 stop

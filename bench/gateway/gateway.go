@@ -186,11 +186,11 @@ func (p *Process) waitReady(ctx context.Context, limit time.Duration) error {
 
 // Exit is what the kernel reports about the ended process.
 type Exit struct {
-	CPU     time.Duration // utime+stime over the whole life
-	MaxRSS  int64         // bytes
-	Code    int
-	Signal  string // set when it had to be killed
-	Elapsed time.Duration
+	CPU     time.Duration `json:"cpu_ns"` // utime+stime over the whole life
+	MaxRSS  int64         `json:"max_rss_bytes"`
+	Code    int           `json:"code"`
+	Signal  string        `json:"signal,omitempty"` // set when it had to be killed
+	Elapsed time.Duration `json:"stop_ns"`          // from SIGTERM to exit
 }
 
 // ErrStopTimeout means the gateway ignored SIGTERM and was killed.
