@@ -116,9 +116,11 @@ func (b *LogBatcher) Record(ctx context.Context, l *Log) error {
 		b.mu.RUnlock()
 		return b.writeThrough(ctx, &row)
 	}
+	// Counted before the send: the writer may take the row and subtract it
+	// before this goroutine runs again.
+	b.pending.Add(1)
 	select {
 	case b.queue <- &row:
-		b.pending.Add(1)
 		b.mu.RUnlock()
 		return nil
 	default:
@@ -126,12 +128,12 @@ func (b *LogBatcher) Record(ctx context.Context, l *Log) error {
 	b.blocked.Add(1)
 	select {
 	case b.queue <- &row:
-		b.pending.Add(1)
 		b.mu.RUnlock()
 		return nil
 	case <-ctx.Done():
 	case <-b.abort:
 	}
+	b.pending.Add(-1)
 	b.mu.RUnlock()
 	// The caller gave up waiting, but the row is owed: write it now, with a
 	// context that is not already over.
