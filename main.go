@@ -161,11 +161,15 @@ func serve(ctx context.Context, cfg *common.Config, stdout io.Writer) (err error
 		sources.CacheMisses = func() uint64 { return uint64(tc.Stats().Misses) }
 		common.SysLog("local token cache enabled (ttl %s)", cfg.Cache.TTL)
 	}
-	var ledger model.QuotaLedger = model.NewDirectLedger(store.DB)
+	// The relay spends through QuotaLedger; the admin API edits and reads
+	// balances through QuotaAdmin, so its views include unflushed deltas.
+	direct := model.NewDirectLedger(store.DB)
+	var ledger model.QuotaLedger = direct
+	var quotaAdmin model.QuotaAdmin = direct
 	if cfg.BatchUpdate.Enabled {
 		bl := model.NewBatchLedger(store.DB, cfg.BatchUpdate)
 		bl.Start()
-		ledger = bl
+		ledger, quotaAdmin = bl, bl
 		closers = append(closers, closer{"quota batch", bl.Close})
 		common.SysLog("batched quota updates enabled (interval %s)", cfg.BatchUpdate.Interval)
 	}
@@ -208,7 +212,7 @@ func serve(ctx context.Context, cfg *common.Config, stdout io.Writer) (err error
 
 	// Admin API and routes.
 	api := &controller.API{
-		Store: store, Options: options, Invalidator: invalidator, ChannelsChanged: rl.Reload,
+		Store: store, Options: options, Invalidator: invalidator, Quota: quotaAdmin, ChannelsChanged: rl.Reload,
 		ChannelTest: (&controller.ChannelProbe{Store: store, Relay: rl}).Test,
 		Version:     Version, NodeType: cfg.NodeType, StartTime: time.Now().Unix(),
 	}

@@ -23,6 +23,9 @@ func (a *API) ListChannels(c *gin.Context) {
 		fail(c, err)
 		return
 	}
+	for i := range chs {
+		a.withPendingChannel(&chs[i])
+	}
 	respond(c, chs)
 }
 
@@ -38,7 +41,7 @@ func (a *API) GetChannel(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	respond(c, withoutKey(ch))
+	respond(c, withoutKey(a.withPendingChannel(ch)))
 }
 
 func withoutKey(ch *model.Channel) *model.Channel {
@@ -208,7 +211,7 @@ func (a *API) UpdateChannel(c *gin.Context) {
 		return
 	}
 	a.channelsChanged(c.Request.Context())
-	respond(c, withoutKey(updated))
+	respond(c, withoutKey(a.withPendingChannel(updated)))
 }
 
 // DeleteChannel is DELETE /api/channel/:id (admin), abilities included.

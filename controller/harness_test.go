@@ -52,11 +52,13 @@ type testEnv struct {
 	inv      *fakeInvalidator
 	rebuilds atomic.Int32
 	rootID   int
+	quota    model.QuotaAdmin // nil: the API's default, a DirectLedger
 }
 
 type envOptions struct {
 	noRoot bool
 	config func(*common.Config)
+	quota  func(t *testing.T, s *model.Store) model.QuotaAdmin
 }
 
 // newEnv builds a test environment with a root user (unless noRoot).
@@ -85,6 +87,9 @@ func newEnv(t *testing.T, opts ...func(*envOptions)) *testEnv {
 		t.Fatalf("migrate: %v", err)
 	}
 	e := &testEnv{t: t, cfg: cfg, store: store, inv: &fakeInvalidator{}}
+	if o.quota != nil {
+		e.quota = o.quota(t, store)
+	}
 	if !o.noRoot {
 		e.rootID = e.addUser("root", rootPassword, rootToken, model.RoleRoot)
 	}
@@ -92,7 +97,7 @@ func newEnv(t *testing.T, opts ...func(*envOptions)) *testEnv {
 		t.Fatalf("options: %v", err)
 	}
 	api := &controller.API{
-		Store: store, Options: e.options, Invalidator: e.inv,
+		Store: store, Options: e.options, Invalidator: e.inv, Quota: e.quota,
 		ChannelsChanged: func(context.Context) error { e.rebuilds.Add(1); return nil },
 		BcryptCost:      bcrypt.MinCost, Version: "v-test", NodeType: "master", StartTime: 1700000000,
 	}
@@ -111,6 +116,11 @@ func withoutRoot(o *envOptions) { o.noRoot = true }
 
 func withConfig(f func(*common.Config)) func(*envOptions) {
 	return func(o *envOptions) { o.config = f }
+}
+
+// withQuota gives the API the ledger ledger builds (e.quota).
+func withQuota(ledger func(t *testing.T, s *model.Store) model.QuotaAdmin) func(*envOptions) {
+	return func(o *envOptions) { o.quota = ledger }
 }
 
 // addUser inserts an enabled user directly, with a cheap bcrypt hash so

@@ -3,11 +3,13 @@ package controller
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
+	"gorm.io/gorm"
 
 	"one-api/common"
 	"one-api/model"
@@ -29,6 +31,9 @@ func (a *API) ListTokens(c *gin.Context) {
 		fail(c, err)
 		return
 	}
+	for i := range tokens {
+		a.withPendingToken(&tokens[i])
+	}
 	respond(c, tokens)
 }
 
@@ -45,7 +50,7 @@ func (a *API) GetToken(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	respond(c, t)
+	respond(c, a.withPendingToken(t))
 }
 
 // tokenRequest is the body of POST and PUT /api/token/; absent fields are
@@ -61,25 +66,31 @@ type tokenRequest struct {
 	Subnet         *string `json:"subnet"`
 }
 
-// apply copies the given fields onto t and validates them.
-func (r *tokenRequest) apply(t *model.Token, now int64) error {
+// apply copies the given fields but status onto t, validates them and
+// returns the columns they fill.
+func (r *tokenRequest) apply(t *model.Token, now int64) ([]string, error) {
+	var cols []string
 	var errs []error
 	if r.Name != nil {
+		cols = append(cols, "name")
 		t.Name = *r.Name
 		if utf8.RuneCountInString(t.Name) > maxTokenName {
 			errs = append(errs, Errorf(fmt.Sprintf("token name must be at most %d characters", maxTokenName)))
 		}
 	}
 	if r.RemainQuota != nil {
+		cols = append(cols, "remain_quota")
 		t.RemainQuota = *r.RemainQuota
 		if t.RemainQuota < 0 {
 			errs = append(errs, Errorf("remain_quota must not be negative"))
 		}
 	}
 	if r.UnlimitedQuota != nil {
+		cols = append(cols, "unlimited_quota")
 		t.UnlimitedQuota = *r.UnlimitedQuota
 	}
 	if r.ExpiredTime != nil && *r.ExpiredTime != t.ExpiredTime {
+		cols = append(cols, "expired_time")
 		// 0 is what a client that never thought about expiry sends.
 		t.ExpiredTime = *r.ExpiredTime
 		if t.ExpiredTime == 0 {
@@ -90,15 +101,17 @@ func (r *tokenRequest) apply(t *model.Token, now int64) error {
 		}
 	}
 	if r.Models != nil {
+		cols = append(cols, "models")
 		m := strings.Join(model.SplitList(*r.Models), ",")
 		t.Models = &m
 	}
 	if r.Subnet != nil {
+		cols = append(cols, "subnet")
 		s := strings.Join(model.SplitList(*r.Subnet), ",")
 		errs = append(errs, checkSubnets(s))
 		t.Subnet = &s
 	}
-	return joinErrors(errs...)
+	return cols, joinErrors(errs...)
 }
 
 // checkSubnets accepts CIDRs and bare addresses; anything else would make
@@ -131,7 +144,7 @@ func (a *API) CreateToken(c *gin.Context) {
 		UserID: userID, Key: common.RandomString(tokenKeyLength), Status: model.TokenEnabled,
 		CreatedTime: now, AccessedTime: now, ExpiredTime: -1,
 	}
-	if err := req.apply(t, now); err != nil {
+	if _, err := req.apply(t, now); err != nil {
 		fail(c, err)
 		return
 	}
@@ -142,9 +155,10 @@ func (a *API) CreateToken(c *gin.Context) {
 	respond(c, t)
 }
 
-// UpdateToken is PUT /api/token/: the given fields change. With
-// ?status_only=true only status does. An expired or exhausted token is only
-// re-enabled once its expiry or quota allows it, as in one-api.
+// UpdateToken is PUT /api/token/: the given fields change, and only those
+// (a column written back from the read would undo the charges made since).
+// With ?status_only=true only status does. An expired or exhausted token is
+// only re-enabled once its expiry or quota allows it, as in one-api.
 func (a *API) UpdateToken(c *gin.Context) {
 	var req tokenRequest
 	if err := bindJSON(c, &req); err != nil {
@@ -158,9 +172,12 @@ func (a *API) UpdateToken(c *gin.Context) {
 		fail(c, err)
 		return
 	}
+	// The status checks below judge the balance the ledger holds.
+	a.withPendingToken(t)
 	now := time.Now().Unix()
+	var cols []string
 	if c.Query("status_only") == "" {
-		if err := req.apply(t, now); err != nil {
+		if cols, err = req.apply(t, now); err != nil {
 			fail(c, err)
 			return
 		}
@@ -171,13 +188,24 @@ func (a *API) UpdateToken(c *gin.Context) {
 			return
 		}
 		t.Status = *req.Status
+		cols = append(cols, "status")
 	}
-	if err := a.Store.UpdateToken(ctx, t); err != nil {
+	if slices.Contains(cols, "remain_quota") {
+		// An absolute balance: ordered after the charges made before it.
+		err = a.quota().Apply(ctx, func(tx *gorm.DB) error { return a.Store.UpdateTokenTx(tx, t, cols) })
+	} else {
+		err = a.Store.UpdateToken(ctx, t, cols)
+	}
+	if err != nil {
 		fail(c, err)
 		return
 	}
 	a.tokenChanged(t.Key)
-	respond(c, t)
+	if t, err = a.Store.GetToken(ctx, t.ID, userID); err != nil {
+		fail(c, err)
+		return
+	}
+	respond(c, a.withPendingToken(t))
 }
 
 // checkTokenStatus vets a status change of t (its other fields already
@@ -214,6 +242,7 @@ func (a *API) DeleteToken(c *gin.Context) {
 		fail(c, err)
 		return
 	}
+	a.quota().ForgetToken(id)
 	a.tokenChanged(key)
 	respond(c, nil)
 }

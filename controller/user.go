@@ -99,7 +99,8 @@ func (a *API) Logout(c *gin.Context) {
 	respond(c, nil)
 }
 
-// Self is GET /api/user/self: the caller's own row, without secrets.
+// Self is GET /api/user/self: the caller's own row, without secrets, with
+// the quota movements not flushed yet.
 func (a *API) Self(c *gin.Context) {
 	id, _ := caller(c)
 	u, err := a.Store.GetUser(c.Request.Context(), id)
@@ -107,7 +108,7 @@ func (a *API) Self(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	respond(c, publicUser(u))
+	respond(c, publicUser(a.withPendingUser(u)))
 }
 
 // RotateAccessToken is GET /api/user/token: a new admin access token for the

@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strconv"
@@ -8,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
+	"gorm.io/gorm"
 
 	"one-api/common"
 	"one-api/model"
@@ -31,7 +33,7 @@ func (a *API) ListUsers(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	respond(c, users)
+	respond(c, a.withPendingUsers(users))
 }
 
 // SearchUsers is GET /api/user/search?keyword= (admin).
@@ -41,7 +43,14 @@ func (a *API) SearchUsers(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	respond(c, users)
+	respond(c, a.withPendingUsers(users))
+}
+
+func (a *API) withPendingUsers(users []model.User) []model.User {
+	for i := range users {
+		a.withPendingUser(&users[i])
+	}
+	return users
 }
 
 // GetUser is GET /api/user/:id (admin): only users of a lower role, unless
@@ -52,7 +61,7 @@ func (a *API) GetUser(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	respond(c, publicUser(u))
+	respond(c, publicUser(a.withPendingUser(u)))
 }
 
 // managedUser loads user :id and checks the caller outranks it.
@@ -128,8 +137,10 @@ type updateUserRequest struct {
 	Email       *string `json:"email"`
 }
 
-// UpdateUser is PUT /api/user/ (admin): the fields given change; an empty
-// password keeps the old one. Role and status change through ManageUser.
+// UpdateUser is PUT /api/user/ (admin): the fields given change, and only
+// those (a column written back from the read would undo the charges made
+// since); an empty password keeps the old one. Role and status change
+// through ManageUser; used_quota and request_count never change here.
 func (a *API) UpdateUser(c *gin.Context) {
 	var req updateUserRequest
 	if err := bindJSON(c, &req); err != nil {
@@ -152,7 +163,7 @@ func (a *API) UpdateUser(c *gin.Context) {
 		return
 	}
 	if len(cols) > 0 {
-		if err := a.Store.UpdateUser(ctx, u.ID, cols); err != nil {
+		if err := a.updateUser(ctx, u.ID, cols); err != nil {
 			if errors.Is(err, model.ErrDuplicate) {
 				err = Errorf("username is taken")
 			}
@@ -165,7 +176,17 @@ func (a *API) UpdateUser(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	respond(c, publicUser(u))
+	respond(c, publicUser(a.withPendingUser(u)))
+}
+
+// updateUser writes cols. An absolute quota goes through the ledger, so it
+// lands after the movements made before it, as with per-request updates;
+// the other columns go with it, in the same transaction.
+func (a *API) updateUser(ctx context.Context, id int, cols map[string]any) error {
+	if _, ok := cols["quota"]; !ok {
+		return a.Store.UpdateUser(ctx, id, cols)
+	}
+	return a.quota().Apply(ctx, func(tx *gorm.DB) error { return a.Store.UpdateUserTx(tx, id, cols) })
 }
 
 // columns validates the given fields and maps them to columns.
@@ -224,6 +245,7 @@ func (a *API) DeleteUser(c *gin.Context) {
 		fail(c, err)
 		return
 	}
+	a.quota().Forget(u.ID)
 	a.userChanged(u.ID)
 	respond(c, nil)
 }
@@ -309,6 +331,9 @@ func (a *API) ManageUser(c *gin.Context) {
 	if err != nil {
 		fail(c, err)
 		return
+	}
+	if req.Action == "delete" {
+		a.quota().Forget(u.ID)
 	}
 	a.userChanged(u.ID)
 	respond(c, manageResult{Role: u.Role, Status: u.Status})

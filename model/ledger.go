@@ -90,6 +90,27 @@ func (l *DirectLedger) Release(ctx context.Context, r Reservation) error {
 	})
 }
 
+// Apply implements QuotaAdmin: every movement is already in the database,
+// so the write only needs a transaction of its own.
+func (l *DirectLedger) Apply(ctx context.Context, write func(tx *gorm.DB) error) error {
+	return l.db.WithContext(ctx).Transaction(write)
+}
+
+// Pending implements QuotaAdmin: nothing is ever pending.
+func (l *DirectLedger) Pending(int) UserDelta { return UserDelta{} }
+
+// PendingToken implements QuotaAdmin.
+func (l *DirectLedger) PendingToken(int) TokenDelta { return TokenDelta{} }
+
+// PendingChannel implements QuotaAdmin.
+func (l *DirectLedger) PendingChannel(int) int64 { return 0 }
+
+// Forget implements QuotaAdmin: no balance is held in memory.
+func (l *DirectLedger) Forget(int) {}
+
+// ForgetToken implements QuotaAdmin.
+func (l *DirectLedger) ForgetToken(int) {}
+
 // DirectLogSink inserts each log row as it comes.
 type DirectLogSink struct{ db *gorm.DB }
 

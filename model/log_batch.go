@@ -31,7 +31,12 @@ const logRetryBase = 100 * time.Millisecond
 // Close writes every queued row before it returns; Record after Close writes
 // through.
 type LogBatcher struct {
-	db       *gorm.DB
+	db *gorm.DB
+	// full inserts a batch of exactly size rows: its INSERT is always the
+	// same text, so it is prepared once per connection instead of once per
+	// batch (preparing a 100-row INSERT cost a third of the batch's CPU).
+	// One statement is atomic on its own, so it needs no transaction.
+	full     *gorm.DB
 	size     int
 	interval time.Duration
 	clock    Clock
@@ -94,6 +99,7 @@ func NewLogBatcher(db *gorm.DB, cfg common.LogBatchConfig, opts ...WorkerOption)
 	stopCtx, stop := context.WithCancel(context.Background())
 	return &LogBatcher{
 		db: db, size: size, interval: interval, clock: o.clock, onFlush: o.onFlush,
+		full:  db.Session(&gorm.Session{PrepareStmt: true, SkipDefaultTransaction: true}),
 		queue: make(chan *Log, queue),
 		abort: make(chan struct{}), drain: make(chan struct{}), done: make(chan struct{}),
 		stopCtx: stopCtx, stop: stop,
@@ -294,9 +300,16 @@ func (b *LogBatcher) insert(ctx context.Context, rows []*Log) error {
 	for _, l := range rows {
 		l.ID = 0
 	}
-	err := b.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		return tx.CreateInBatches(rows, insertChunk).Error
-	})
+	var err error
+	if len(rows) == b.size && b.size <= insertChunk {
+		err = b.full.WithContext(ctx).Create(rows).Error
+	} else {
+		// Partial batches (interval flushes, Close) vary in length, and so
+		// in statement text: not worth a cached statement each.
+		err = b.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+			return tx.CreateInBatches(rows, insertChunk).Error
+		})
+	}
 	if err != nil {
 		b.failures.Add(1)
 		err = fmt.Errorf("insert %d logs: %w", len(rows), err)

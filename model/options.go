@@ -72,6 +72,7 @@ type OptionStore struct {
 	mu         sync.Mutex // guards watchers and checks
 	watchers   []func(*Options)
 	validators []func(*Options) error
+	onSet      []func(key string)
 }
 
 // NewOptionStore loads the options table. Values this gateway cannot parse
@@ -101,6 +102,14 @@ func (o *OptionStore) Watch(fn func(*Options)) {
 func (o *OptionStore) Check(fn func(*Options) error) {
 	o.mu.Lock()
 	o.validators = append(o.validators, fn)
+	o.mu.Unlock()
+}
+
+// OnSet registers fn to be told of every change Set stored (not of
+// Reloads): the cluster publishes it so that other nodes reload.
+func (o *OptionStore) OnSet(fn func(key string)) {
+	o.mu.Lock()
+	o.onSet = append(o.onSet, fn)
 	o.mu.Unlock()
 }
 
@@ -151,6 +160,12 @@ func (o *OptionStore) Set(ctx context.Context, key, value string) error {
 		return fmt.Errorf("save option %s: %w", key, err)
 	}
 	o.publish(opts)
+	o.mu.Lock()
+	hooks := append([]func(string){}, o.onSet...)
+	o.mu.Unlock()
+	for _, fn := range hooks {
+		fn(key)
+	}
 	return nil
 }
 

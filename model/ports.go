@@ -3,6 +3,8 @@ package model
 import (
 	"context"
 	"errors"
+
+	"gorm.io/gorm"
 )
 
 // Sentinel errors of the relay-facing interfaces.
@@ -74,3 +76,25 @@ type QuotaLedger interface {
 type LogSink interface {
 	Record(ctx context.Context, l *Log) error
 }
+
+// QuotaAdmin is what the admin API needs from the quota ledger to read and
+// write balances exactly while quota movements may still be in memory.
+// Apply runs an absolute write to quota columns (quota = ?, remain_quota = ?)
+// on tx, ordered after every movement made before it; a relative write
+// (quota = quota + ?) may go straight to the database and is followed by
+// Forget / ForgetToken. The Pending* amounts are what the database rows do
+// not hold yet; readers add them to what they read.
+type QuotaAdmin interface {
+	Apply(ctx context.Context, write func(tx *gorm.DB) error) error
+	Pending(userID int) UserDelta
+	PendingToken(tokenID int) TokenDelta
+	PendingChannel(channelID int) int64
+	Forget(userID int)
+	ForgetToken(tokenID int)
+}
+
+// Both ledgers serve the admin API.
+var (
+	_ QuotaAdmin = (*DirectLedger)(nil)
+	_ QuotaAdmin = (*BatchLedger)(nil)
+)

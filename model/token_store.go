@@ -2,6 +2,8 @@ package model
 
 import (
 	"context"
+	"fmt"
+	"slices"
 
 	"gorm.io/gorm"
 )
@@ -37,19 +39,37 @@ func (s *Store) CreateToken(ctx context.Context, t *Token) error {
 	return nil
 }
 
-// UpdateToken writes t's editable columns (zero values included) to the row
-// with t's ID and UserID.
-func (s *Store) UpdateToken(ctx context.Context, t *Token) error {
-	res := s.DB.WithContext(ctx).Model(&Token{}).Where("id = ? AND user_id = ?", t.ID, t.UserID).
-		Select(tokenEditableColumns).Updates(t)
-	if res.Error != nil {
-		return s.dbErr("update token", res.Error)
-	}
-	if res.RowsAffected == 0 {
-		// MySQL counts changed rows only: tell a no-op from a missing row.
-		if _, err := s.GetToken(ctx, t.ID, t.UserID); err != nil {
-			return err
+// UpdateToken writes the named columns of t (zero values included) to the
+// row with t's ID and UserID. Callers name only what the request sets: a
+// column written back from an earlier read would undo the charges made since
+// (remain_quota, above all). Columns other than tokenEditableColumns are
+// refused; used_quota is the ledger's alone.
+func (s *Store) UpdateToken(ctx context.Context, t *Token, columns []string) error {
+	return s.UpdateTokenTx(s.DB.WithContext(ctx), t, columns)
+}
+
+// UpdateTokenTx is UpdateToken on tx, a transaction someone else owns: the
+// quota ledger's Apply, which a write to remain_quota must go through.
+func (s *Store) UpdateTokenTx(tx *gorm.DB, t *Token, columns []string) error {
+	for _, col := range columns {
+		if !slices.Contains(tokenEditableColumns, col) {
+			return fmt.Errorf("update token: column %q is not editable", col)
 		}
+	}
+	if len(columns) > 0 {
+		res := tx.Model(&Token{}).Where("id = ? AND user_id = ?", t.ID, t.UserID).Select(columns).Updates(t)
+		if res.Error != nil {
+			return s.dbErr("update token", res.Error)
+		}
+		if res.RowsAffected > 0 {
+			return nil
+		}
+	}
+	// Nothing written, or MySQL counting changed rows only: tell a no-op
+	// from a missing row.
+	var found Token
+	if err := tx.Select("id").Where("id = ? AND user_id = ?", t.ID, t.UserID).Take(&found).Error; err != nil {
+		return s.dbErr("update token", err)
 	}
 	return nil
 }

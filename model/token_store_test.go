@@ -45,23 +45,38 @@ func TestTokenStore(t *testing.T) {
 			t.Errorf("another user's token: err = %v, want ErrNotFound", err)
 		}
 
-		// Zero values are written too: quota 0, unlimited false.
+		// Zero values are written too: quota 0, unlimited true.
 		tok := tokens[0]
+		cols := []string{"name", "remain_quota", "unlimited_quota", "status"}
 		tok.Name, tok.RemainQuota, tok.UnlimitedQuota, tok.Status = "renamed", 0, true, TokenDisabled
-		if err := s.UpdateToken(ctx, tok); err != nil {
+		if err := s.UpdateToken(ctx, tok, cols); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.UpdateToken(ctx, tok); err != nil {
+		if err := s.UpdateToken(ctx, tok, cols); err != nil {
 			t.Errorf("no-op update: %v", err)
 		}
 		got, err := s.GetToken(ctx, tok.ID, owner.ID)
 		if err != nil || got.Name != "renamed" || got.RemainQuota != 0 || !got.UnlimitedQuota || got.Status != TokenDisabled {
 			t.Errorf("after update = %+v, %v", got, err)
 		}
+		// Only the named columns are written: a stale remain_quota in the
+		// struct stays out of the row.
+		tok.Name, tok.RemainQuota = "again", 12345
+		if err := s.UpdateToken(ctx, tok, []string{"name"}); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := s.GetToken(ctx, tok.ID, owner.ID); got.Name != "again" || got.RemainQuota != 0 {
+			t.Errorf("name-only update wrote %+v, want the name changed and remain_quota still 0", got)
+		}
+		if err := s.UpdateToken(ctx, tok, []string{"used_quota"}); err == nil {
+			t.Error("writing used_quota: err = nil, want a refusal")
+		}
 		stolen := *tok
 		stolen.UserID = other.ID
-		if err := s.UpdateToken(ctx, &stolen); !errors.Is(err, ErrNotFound) {
-			t.Errorf("update through another user: err = %v, want ErrNotFound", err)
+		for _, cols := range [][]string{cols, nil} {
+			if err := s.UpdateToken(ctx, &stolen, cols); !errors.Is(err, ErrNotFound) {
+				t.Errorf("update %v through another user: err = %v, want ErrNotFound", cols, err)
+			}
 		}
 
 		// The relay's lookup finds it by key ("key" is quoted per dialect).

@@ -114,15 +114,23 @@ func (s *Store) CreateUser(ctx context.Context, u *User) error {
 // UpdateUser sets the given columns of user id. Column names are quoted by
 // gorm, so "group" is safe on every dialect.
 func (s *Store) UpdateUser(ctx context.Context, id int, columns map[string]any) error {
-	res := s.DB.WithContext(ctx).Model(&User{}).Where("id = ?", id).Updates(columns)
+	return s.UpdateUserTx(s.DB.WithContext(ctx), id, columns)
+}
+
+// UpdateUserTx is UpdateUser on tx, a transaction someone else owns: the
+// quota ledger's Apply, which an absolute write to quota must go through.
+func (s *Store) UpdateUserTx(tx *gorm.DB, id int, columns map[string]any) error {
+	res := tx.Model(&User{}).Where("id = ?", id).Updates(columns)
 	if res.Error != nil {
 		return s.dbErr("update user", res.Error)
 	}
 	if res.RowsAffected == 0 {
 		// MySQL reports 0 rows for an update that changes nothing; tell
-		// that apart from a missing user.
-		if _, err := s.GetUser(ctx, id); err != nil {
-			return err
+		// that apart from a missing user (on tx: a second connection could
+		// wait for the transaction's own lock).
+		var u User
+		if err := tx.Select("id").Where("id = ?", id).Take(&u).Error; err != nil {
+			return s.dbErr("update user", err)
 		}
 	}
 	return nil

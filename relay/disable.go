@@ -72,6 +72,9 @@ func (r *Relay) maybeDisable(ctx context.Context, opts *model.Options, ch *Chann
 	if err := r.Reload(ctx); err != nil {
 		common.Error("channel #%d disabled but routing not rebuilt: %v", ch.ID, err)
 	}
+	if r.cfg.ChannelsChanged != nil {
+		r.cfg.ChannelsChanged(ctx)
+	}
 	return true
 }
 

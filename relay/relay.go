@@ -44,6 +44,10 @@ type Config struct {
 	// Rand returns a uniform int in [0, n); nil = math/rand/v2.IntN. Tests
 	// inject a seeded source to make channel choice reproducible.
 	Rand func(n int) int
+	// ChannelsChanged, when set, is told after the relay changed channels
+	// itself (auto-disable) and rebuilt its own table, so that other
+	// gateway nodes rebuild theirs (cluster.Node.PublishChannels).
+	ChannelsChanged func(ctx context.Context)
 }
 
 // Relay serves /v1. Build it with New; it is safe for concurrent use.

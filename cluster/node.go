@@ -1,0 +1,168 @@
+// Package cluster lets several gateway nodes share one database and one
+// Redis (REDIS_CONN_STRING) as one gateway: an invalidation bus over Redis
+// pub/sub carries every admin change (token, user, channel, option) to every
+// node at once, and with batched quota updates the live balances move into
+// Redis so that all nodes check one balance (model.RedisLedger).
+//
+// Without REDIS_CONN_STRING, Setup returns a nil *Node, and every method of a
+// nil *Node hands back what it was given: main wires the same code either way.
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"one-api/common"
+	"one-api/model"
+)
+
+// DefaultPrefix starts every key and the pub/sub channel name, unless the
+// connection string says otherwise with ?key_prefix=.
+const DefaultPrefix = "oneapi:"
+
+// connectTimeout bounds the first contact with Redis at start-up.
+const connectTimeout = 5 * time.Second
+
+// Node is this process's membership of the cluster.
+type Node struct {
+	// ID tells this node's messages from the others' (random per process).
+	ID string
+
+	rdb     *redis.Client
+	prefix  string
+	channel string
+
+	mu      sync.Mutex
+	local   Local
+	ps      *redis.PubSub
+	cancel  context.CancelFunc
+	workers sync.WaitGroup
+
+	published, received, resyncs atomic.Int64
+}
+
+// Setup connects to cfg.RedisURL (REDIS_CONN_STRING). It returns nil and no
+// error when Redis is not configured, and an error when it is configured but
+// does not answer: a node that cannot see the others must not serve.
+func Setup(ctx context.Context, cfg *common.Config) (*Node, error) {
+	if cfg.RedisURL == "" {
+		return nil, nil
+	}
+	n, err := Open(ctx, cfg.RedisURL)
+	if err != nil {
+		return nil, err
+	}
+	common.SysLog("cluster: redis connected (node %s, channel %s)", n.ID, n.channel)
+	return n, nil
+}
+
+// Open connects to Redis at rawURL, a redis.ParseURL connection string that
+// may carry one more query parameter, key_prefix (default "oneapi:"), so that
+// several installs, or tests, can share one Redis.
+func Open(ctx context.Context, rawURL string) (*Node, error) {
+	connURL, prefix, err := splitPrefix(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	opt, err := redis.ParseURL(connURL)
+	if err != nil {
+		return nil, fmt.Errorf("REDIS_CONN_STRING: %w", err)
+	}
+	rdb := redis.NewClient(opt)
+	pctx, cancel := context.WithTimeout(ctx, connectTimeout)
+	defer cancel()
+	if err := rdb.Ping(pctx).Err(); err != nil {
+		rdb.Close()
+		return nil, fmt.Errorf("connect redis %s: %w", opt.Addr, err)
+	}
+	return &Node{ID: strings.ToLower(common.RandomString(12)), rdb: rdb, prefix: prefix, channel: prefix + "invalidate"}, nil
+}
+
+// splitPrefix takes key_prefix out of the connection string (redis.ParseURL
+// refuses parameters it does not know).
+func splitPrefix(rawURL string) (connURL, prefix string, err error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return "", "", fmt.Errorf("REDIS_CONN_STRING: %w", err)
+	}
+	q := u.Query()
+	prefix = DefaultPrefix
+	if q.Has("key_prefix") {
+		prefix = q.Get("key_prefix")
+		q.Del("key_prefix")
+		u.RawQuery = q.Encode()
+	}
+	return u.String(), prefix, nil
+}
+
+// Ledger returns the quota ledger the relay should charge through: a
+// *model.BatchLedger gets its balances in Redis (a *model.RedisLedger, also
+// the admin API's model.QuotaAdmin); any other ledger is returned as it is
+// (DirectLedger's conditional SQL updates are already exact across nodes).
+func (n *Node) Ledger(l model.QuotaLedger) (model.QuotaLedger, error) {
+	b, ok := l.(*model.BatchLedger)
+	if n == nil || !ok {
+		return l, nil
+	}
+	rl, err := model.NewRedisLedger(b, n.rdb, n.prefix)
+	if err != nil {
+		return nil, err
+	}
+	common.SysLog("cluster: quota balances are shared in redis")
+	return rl, nil
+}
+
+// Status is Redis connectivity for /api/status: "ok", "down: <error>", or
+// "off" when Redis is not configured.
+func (n *Node) Status(ctx context.Context) string {
+	if n == nil {
+		return "off"
+	}
+	if err := n.rdb.Ping(ctx).Err(); err != nil {
+		return "down: " + err.Error()
+	}
+	return "ok"
+}
+
+// Stats are the bus's counters, for metrics and tests.
+type Stats struct {
+	Published int64 // messages sent
+	Received  int64 // messages from other nodes applied
+	Resyncs   int64 // full invalidations after the subscription came back
+}
+
+// Stats returns the counters (zero for a nil Node).
+func (n *Node) Stats() Stats {
+	if n == nil {
+		return Stats{}
+	}
+	return Stats{Published: n.published.Load(), Received: n.received.Load(), Resyncs: n.resyncs.Load()}
+}
+
+// Close stops listening and closes the Redis connections. Call it after the
+// HTTP server has drained (the ledger needs Redis until then).
+func (n *Node) Close(context.Context) error {
+	if n == nil {
+		return nil
+	}
+	n.mu.Lock()
+	cancel, ps := n.cancel, n.ps
+	n.mu.Unlock()
+	if cancel != nil {
+		cancel()
+		// Closing the subscription's connection ends a blocked Receive.
+		ps.Close()
+		n.workers.Wait()
+	}
+	if err := n.rdb.Close(); err != nil {
+		return fmt.Errorf("close redis: %w", err)
+	}
+	return nil
+}
