@@ -18,6 +18,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"one-api/cluster"
 	"one-api/common"
 	"one-api/controller"
 	"one-api/metrics"
@@ -120,6 +121,16 @@ func serve(ctx context.Context, cfg *common.Config, stdout io.Writer) (err error
 		return err
 	}
 
+	// Several nodes: Redis carries invalidations between them and holds the
+	// live balances. node is nil without REDIS_CONN_STRING, and each of its
+	// methods then hands back what it was given.
+	node, err := cluster.Setup(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	closers = append(closers, closer{"cluster", node.Close})
+	options.OnSet(node.PublishOption)
+
 	// Metrics first, so the database statements of every later component count.
 	m, err := metrics.New(cfg.Metrics, nil)
 	if err != nil {
@@ -173,6 +184,9 @@ func serve(ctx context.Context, cfg *common.Config, stdout io.Writer) (err error
 		closers = append(closers, closer{"quota batch", bl.Close})
 		common.SysLog("batched quota updates enabled (interval %s)", cfg.BatchUpdate.Interval)
 	}
+	if ledger, quotaAdmin, err = node.Ledger(ledger, quotaAdmin); err != nil {
+		return err
+	}
 	var logs model.LogSink = model.NewDirectLogSink(store.LogDB)
 	switch {
 	case !cfg.LogBatch.ConsumeEnabled:
@@ -205,14 +219,20 @@ func serve(ctx context.Context, cfg *common.Config, stdout io.Writer) (err error
 	rl, err := relay.New(ctx, relay.Config{
 		Tokens: tokens, Ledger: ledger, Logs: logs, Options: options, Store: store, Client: client,
 		UnknownModelRatio: cfg.UnknownModelRatio, MaxBodyBytes: cfg.MaxRequestBodyBytes,
+		ChannelsChanged: node.PublishChannels,
 	})
+	if err != nil {
+		return err
+	}
+	invalidator, err = node.Start(ctx, cluster.Local{Tokens: invalidator, Ledger: quotaAdmin, Channels: rl.Reload, Options: options.Reload})
 	if err != nil {
 		return err
 	}
 
 	// Admin API and routes.
 	api := &controller.API{
-		Store: store, Options: options, Invalidator: invalidator, Quota: quotaAdmin, ChannelsChanged: rl.Reload,
+		Store: store, Options: options, Invalidator: invalidator, Quota: quotaAdmin,
+		ChannelsChanged: node.ChannelsChanged(rl.Reload), RedisStatus: node.Status,
 		ChannelTest: (&controller.ChannelProbe{Store: store, Relay: rl}).Test,
 		Version:     Version, NodeType: cfg.NodeType, StartTime: time.Now().Unix(),
 	}

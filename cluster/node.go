@@ -102,21 +102,21 @@ func splitPrefix(rawURL string) (connURL, prefix string, err error) {
 	return u.String(), prefix, nil
 }
 
-// Ledger returns the quota ledger the relay should charge through: a
-// *model.BatchLedger gets its balances in Redis (a *model.RedisLedger, also
-// the admin API's model.QuotaAdmin); any other ledger is returned as it is
-// (DirectLedger's conditional SQL updates are already exact across nodes).
-func (n *Node) Ledger(l model.QuotaLedger) (model.QuotaLedger, error) {
+// Ledger returns the quota ledger the relay charges through and the admin
+// API's side of it. A *model.BatchLedger gets its balances in Redis (one
+// *model.RedisLedger serves as both); any other ledger is returned as it is:
+// DirectLedger's conditional SQL updates are already exact across nodes.
+func (n *Node) Ledger(l model.QuotaLedger, admin model.QuotaAdmin) (model.QuotaLedger, model.QuotaAdmin, error) {
 	b, ok := l.(*model.BatchLedger)
 	if n == nil || !ok {
-		return l, nil
+		return l, admin, nil
 	}
 	rl, err := model.NewRedisLedger(b, n.rdb, n.prefix)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	common.SysLog("cluster: quota balances are shared in redis")
-	return rl, nil
+	return rl, rl, nil
 }
 
 // Status is Redis connectivity for /api/status: "ok", "down: <error>", or

@@ -188,8 +188,8 @@ func TestNilNodeHandsBackWhatItGot(t *testing.T) {
 		t.Errorf("Start on nil = %v, %v; want the local invalidator", inv, err)
 	}
 	l := model.NewDirectLedger(nil)
-	if got, err := n.Ledger(l); err != nil || got != model.QuotaLedger(l) {
-		t.Errorf("Ledger on nil = %v, %v", got, err)
+	if got, admin, err := n.Ledger(l, l); err != nil || got != model.QuotaLedger(l) || admin != model.QuotaAdmin(l) {
+		t.Errorf("Ledger on nil = %v, %v, %v", got, admin, err)
 	}
 	if s := n.Status(context.Background()); s != "off" {
 		t.Errorf("Status on nil = %q, want off", s)

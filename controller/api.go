@@ -47,6 +47,10 @@ type API struct {
 	NodeType  string
 	StartTime int64 // unix seconds
 
+	// RedisStatus reports Redis connectivity for /api/status ("ok",
+	// "down: <error>", "off"); nil = "off" (cluster.Node.Status).
+	RedisStatus func(ctx context.Context) string
+
 	dummyOnce sync.Once
 	dummy     []byte
 }

@@ -12,8 +12,9 @@ func TestStatusAndReadiness(t *testing.T) {
 		Version  string
 		NodeType string `json:"node_type"`
 		Database string
+		Redis    string
 	}](t, res)
-	if got.Version != "v-test" || got.NodeType != "master" || got.Database != "sqlite" {
+	if got.Version != "v-test" || got.NodeType != "master" || got.Database != "sqlite" || got.Redis != "off" {
 		t.Errorf("status = %+v", got)
 	}
 	if res.Header().Get("X-Oneapi-Request-Id") == "" {

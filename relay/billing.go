@@ -3,9 +3,9 @@ package relay
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"math"
 	"net/http"
+	"strconv"
 	"time"
 	"unicode/utf8"
 
@@ -106,7 +106,7 @@ func (j *job) settle(u openai.Usage) {
 	a := j.ti.Auth
 	l := &model.Log{
 		UserID: a.UserID, CreatedAt: time.Now().Unix(), Type: model.LogConsume,
-		Content:  fmt.Sprintf("model ratio %.2f, group ratio %.2f, completion ratio %.2f", modelRatio, groupRatio, completionRatio),
+		Content:  ratioContent(modelRatio, groupRatio, completionRatio),
 		Username: a.Username, TokenName: a.Name, ModelName: j.p.req.Model, Quota: int(quota),
 		PromptTokens: u.PromptTokens, CompletionTokens: u.CompletionTokens, ChannelID: j.ch.ID,
 		RequestID: j.requestID(), ElapsedTime: time.Since(j.start).Milliseconds(), IsStream: j.p.req.Stream,
@@ -114,6 +114,20 @@ func (j *job) settle(u openai.Usage) {
 	if err := j.r.cfg.Logs.Record(ctx, l); err != nil {
 		common.Error("record consume log: %v (request id: %s)", err, l.RequestID)
 	}
+}
+
+// ratioContent is the consume log's content, one-api's
+// "model ratio %.2f, group ratio %.2f, completion ratio %.2f", appended
+// rather than formatted: it is built for every request.
+func ratioContent(model, group, completion float64) string {
+	var buf [96]byte
+	b := append(buf[:0], "model ratio "...)
+	b = strconv.AppendFloat(b, model, 'f', 2, 64)
+	b = append(b, ", group ratio "...)
+	b = strconv.AppendFloat(b, group, 'f', 2, 64)
+	b = append(b, ", completion ratio "...)
+	b = strconv.AppendFloat(b, completion, 'f', 2, 64)
+	return string(b)
 }
 
 // countUsage is the usage of a request upstream reported none for: the

@@ -1,6 +1,7 @@
 package openai
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"unicode/utf16"
@@ -126,6 +127,15 @@ func skipDigits(b []byte, i int) int {
 func skipString(b []byte, i int) (end int, escaped bool, err error) {
 	i++ // opening quote
 	for i < len(b) {
+		// Most of a string is plain bytes: step over eight at a time while
+		// none of them needs a look (a response's content is most of what
+		// ExtractUsage scans).
+		for i+8 <= len(b) && !hasStringSpecial(binary.LittleEndian.Uint64(b[i:])) {
+			i += 8
+		}
+		if i >= len(b) {
+			break
+		}
 		c := b[i]
 		switch {
 		case c == '"':
@@ -156,6 +166,21 @@ func skipString(b []byte, i int) (end int, escaped bool, err error) {
 		}
 	}
 	return i, escaped, errAt(b, i, "")
+}
+
+const (
+	lowBits  = 0x0101010101010101
+	highBits = 0x8080808080808080
+)
+
+// hasStringSpecial reports whether one of the eight bytes of w is a quote,
+// a backslash or a control character (below 0x20). Each test is the exact
+// "has a zero byte" / "has a byte less than n" bit trick: it can flag a byte
+// after a real hit, never a word without one.
+func hasStringSpecial(w uint64) bool {
+	q := w ^ (lowBits * '"')
+	bs := w ^ (lowBits * '\\')
+	return ((q-lowBits)&^q|(bs-lowBits)&^bs|(w-lowBits*0x20)&^w)&highBits != 0
 }
 
 func isHex(c byte) bool {

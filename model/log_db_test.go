@@ -1,0 +1,91 @@
+package model
+
+import (
+	"context"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"one-api/common"
+)
+
+// pgSchemaDSN creates a PostgreSQL schema of the test's own (dropped at
+// cleanup) and returns a DSN using it, or skips without TEST_POSTGRES_DSN.
+func pgSchemaDSN(t *testing.T) string {
+	t.Helper()
+	base := os.Getenv(postgresDSNVar)
+	if base == "" {
+		t.Skip(postgresDSNVar + " not set")
+	}
+	name := "oneapi_t_" + strings.ToLower(common.RandomString(10))
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatalf("%s: %v", postgresDSNVar, err)
+	}
+	q := u.Query()
+	q.Set("search_path", name)
+	u.RawQuery = q.Encode()
+	withAdmin(t, base, "CREATE SCHEMA "+name, "DROP SCHEMA "+name+" CASCADE")
+	return u.String()
+}
+
+// LOG_SQL_DSN puts the logs table, and every log read and write, in a
+// database of its own: under SQLite or under another PostgreSQL database.
+func TestLogSQLDSNKeepsLogsApart(t *testing.T) {
+	sqliteCfg, err := common.LoadConfig(func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, main := range []string{"sqlite", "postgres"} {
+		t.Run(main, func(t *testing.T) {
+			cfg := OpenConfig{LogSQLDSN: pgSchemaDSN(t), SQLMaxOpen: 4, SQLMaxIdle: 2, SQLMaxLifetime: time.Minute}
+			if main == "sqlite" {
+				cfg.SQLite = sqliteCfg.SQLite
+				cfg.SQLitePath = filepath.Join(t.TempDir(), "one-api.db")
+			} else {
+				cfg.SQLDSN = pgSchemaDSN(t)
+			}
+			s, err := Open(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			ctx := context.Background()
+			if err := s.Migrate(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if s.DB.Migrator().HasTable(&Log{}) {
+				t.Error("the main database has a logs table")
+			}
+			if !s.LogDB.Migrator().HasTable(&Log{}) || s.LogDB.Migrator().HasTable(&User{}) {
+				t.Error("the log database should hold logs and only logs")
+			}
+
+			now := time.Now().Unix()
+			if err := NewDirectLogSink(s.LogDB).Record(ctx, &Log{UserID: 1, Type: LogConsume, CreatedAt: now, Quota: 5}); err != nil {
+				t.Fatal(err)
+			}
+			b := NewLogBatcher(s.LogDB, common.LogBatchConfig{Enabled: true, Size: 10, FlushInterval: time.Hour})
+			b.Start()
+			for range 3 {
+				if err := b.Record(ctx, &Log{UserID: 1, Type: LogConsume, CreatedAt: now - 40*86400, Quota: 7}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := b.Close(ctx); err != nil {
+				t.Fatal(err)
+			}
+			sum, err := s.SumLogQuota(ctx, LogFilter{UserID: 1})
+			if err != nil || sum != 26 {
+				t.Errorf("sum of logged quota = %d (%v), want 26", sum, err)
+			}
+			n, err := NewLogRetention(s.LogDB, 30).Sweep(ctx)
+			if err != nil || n != 3 {
+				t.Errorf("retention deleted %d (%v), want the 3 old rows", n, err)
+			}
+		})
+	}
+}

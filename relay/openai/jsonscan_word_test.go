@@ -1,0 +1,69 @@
+package openai
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+// TestHasStringSpecial checks the word test against the byte test for every
+// byte value at every position of a word, on backgrounds that border the
+// special ranges.
+func TestHasStringSpecial(t *testing.T) {
+	special := func(c byte) bool { return c == '"' || c == '\\' || c < 0x20 }
+	for _, bg := range []byte{'a', ' ', '!', '#', '[', ']', 0x7f, 0x80, 0xa2, 0xdc, 0xff} {
+		for pos := 0; pos < 8; pos++ {
+			for v := 0; v < 256; v++ {
+				var w [8]byte
+				for i := range w {
+					w[i] = bg
+				}
+				w[pos] = byte(v)
+				want := special(bg) || special(byte(v))
+				if got := hasStringSpecial(binary.LittleEndian.Uint64(w[:])); got != want {
+					t.Fatalf("hasStringSpecial(%q) = %v, want %v", w, got, want)
+				}
+			}
+		}
+	}
+}
+
+// TestSkipStringLong puts each kind of byte at every offset of strings
+// longer than a word, so both the word loop and the byte loop meet it, and
+// compares the verdict with encoding/json.
+func TestSkipStringLong(t *testing.T) {
+	for _, n := range []int{7, 8, 9, 15, 16, 17, 31, 40} {
+		for pos := 0; pos < n; pos++ {
+			for _, ins := range []string{`"`, `\`, `\"`, `\\`, `\u00e9`, `\x`, "\x00", "\x1f", "\x7f", "é", "\xff", " "} {
+				s := `"` + strings.Repeat("a", pos) + ins + strings.Repeat("b", n-pos) + `"`
+				b := []byte(s)
+				if g, w := valid(b), json.Valid(b); g != w {
+					t.Errorf("valid(%q) = %v, json.Valid = %v", s, g, w)
+				}
+				end, esc, err := skipString(b, 0)
+				if err == nil && end > len(b) {
+					t.Errorf("skipString(%q) end %d past %d", s, end, len(b))
+				}
+				if err == nil && esc != strings.Contains(s[:end], `\`) {
+					t.Errorf("skipString(%q) escaped = %v", s, esc)
+				}
+			}
+		}
+	}
+}
+
+// BenchmarkExtractUsageResponse scans a non-stream answer the size of the
+// benchmark mock's (≈1.4 KB, mostly one content string).
+func BenchmarkExtractUsageResponse(b *testing.B) {
+	body := []byte(`{"id":"chatcmpl-1","object":"chat.completion","created":1700000000,"model":"gpt-3.5-turbo",` +
+		`"choices":[{"index":0,"message":{"role":"assistant","content":"` + strings.Repeat("lorem ipsum dolor ", 70) +
+		`"},"finish_reason":"stop"}],"usage":{"prompt_tokens":10,"completion_tokens":20,"total_tokens":30}}`)
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, ok := ExtractUsage(body); !ok {
+			b.Fatal("no usage")
+		}
+	}
+}

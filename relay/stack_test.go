@@ -1,0 +1,211 @@
+package relay_test
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"one-api/common"
+	"one-api/metrics"
+	"one-api/middleware"
+	"one-api/model"
+	"one-api/relay"
+	"one-api/router"
+)
+
+// This file assembles the gateway the way main.go does — real store, real
+// middleware, router.RegisterRelay, the relay's three ports chosen by
+// profile — for tests and benchmarks that must measure or check the whole
+// request path rather than the relay behind stubs. It lives in relay_test
+// because router imports relay.
+
+// profile selects the Phase B components, as LOCAL_CACHE_ENABLED,
+// BATCH_UPDATE_ENABLED and LOG_BATCH_ENABLED do in main.go, and whether
+// METRICS_ENABLED is on.
+type profile struct {
+	cache, batchQuota, batchLogs, metrics bool
+}
+
+var (
+	// allOff is the rollback profile: every read and write goes to the database.
+	allOff = profile{}
+	// allOn is the performance profile with metrics off.
+	allOn = profile{cache: true, batchQuota: true, batchLogs: true}
+)
+
+// stack is one in-process gateway.
+type stack struct {
+	store  *model.Store
+	engine *gin.Engine
+	// metrics is nil unless the profile turns metrics on.
+	metrics *metrics.Metrics
+	// stmts counts every gorm statement on the store from the moment the
+	// stack is built (transaction BEGIN/COMMIT are not gorm statements).
+	stmts *metrics.StatementCounter
+	// closers stop the batches in main.go's order (log batch, then quota).
+	closers []func(context.Context) error
+}
+
+// testConfig is the configuration of an empty environment: every default.
+func testConfig(tb testing.TB) *common.Config {
+	tb.Helper()
+	cfg, err := common.LoadConfig(func(string) (string, bool) { return "", false })
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return cfg
+}
+
+// openStore opens (without migrating) the SQLite database at path with the
+// default PRAGMAs and write queue.
+func openStore(tb testing.TB, path string) *model.Store {
+	tb.Helper()
+	cfg := testConfig(tb)
+	cfg.SQLitePath = path
+	store, err := model.Open(model.OpenConfigFrom(cfg))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { store.Close() })
+	return store
+}
+
+// newStack builds the gateway on store. The batch intervals are an hour so
+// that nothing flushes on a timer: drain is the only flush, and a benchmark
+// counts its statements with the requests'.
+func newStack(tb testing.TB, store *model.Store, p profile) *stack {
+	tb.Helper()
+	ctx := context.Background()
+	cfg := testConfig(tb)
+	cfg.Metrics.Enabled = p.metrics
+	s := &stack{store: store, stmts: &metrics.StatementCounter{}}
+	if err := store.DB.Use(s.stmts); err != nil {
+		tb.Fatal(err)
+	}
+	m, err := metrics.New(cfg.Metrics, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	s.metrics = m
+	if m != nil {
+		if err := store.DB.Use(metrics.GormPlugin(m.RecordDB)); err != nil {
+			tb.Fatal(err)
+		}
+	}
+
+	var tokens model.TokenStore = store
+	if p.cache {
+		tokens = model.NewTokenCache(store, cfg.Cache)
+	}
+	var ledger model.QuotaLedger = model.NewDirectLedger(store.DB)
+	if p.batchQuota {
+		bl := model.NewBatchLedger(store.DB, common.BatchUpdateConfig{Enabled: true, Interval: time.Hour})
+		bl.Start()
+		ledger = bl
+		s.closers = append(s.closers, bl.Close)
+	}
+	var logs model.LogSink = model.NewDirectLogSink(store.LogDB)
+	if p.batchLogs {
+		lc := cfg.LogBatch
+		lc.Enabled, lc.FlushInterval = true, time.Hour
+		lb := model.NewLogBatcher(store.LogDB, lc, model.WithOnFlush(m.LogFlush))
+		lb.Start()
+		logs = lb
+		s.closers = append(s.closers, lb.Close)
+	}
+	// Whatever happens to the test, the batches' goroutines end with it.
+	tb.Cleanup(func() { s.drain(tb) })
+
+	options, err := model.NewOptionStore(ctx, store)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	client, err := common.NewHTTPClient(cfg.HTTP)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(client.CloseIdleConnections)
+	rl, err := relay.New(ctx, relay.Config{
+		Tokens: tokens, Ledger: ledger, Logs: logs, Options: options, Store: store, Client: client,
+		UnknownModelRatio: cfg.UnknownModelRatio, MaxBodyBytes: cfg.MaxRequestBodyBytes,
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	s.engine = router.New(router.Deps{
+		GinMode: gin.ReleaseMode,
+		Global: []gin.HandlerFunc{
+			middleware.AssignRequestID(),
+			middleware.Observe(m, cfg.Metrics),
+			middleware.Recover(),
+			middleware.BodyLimit(cfg.MaxRequestBodyBytes),
+		},
+		Register: []func(*gin.Engine){func(e *gin.Engine) { router.RegisterRelay(e, rl) }},
+	})
+	return s
+}
+
+// drain writes every batched row and delta, as a clean stop does. It is
+// safe to call more than once.
+func (s *stack) drain(tb testing.TB) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		if err := s.closers[i](ctx); err != nil {
+			tb.Errorf("drain: %v", err)
+		}
+	}
+}
+
+// chat posts a chat completion with key and returns the recorded response.
+func (s *stack) chat(key, body string) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(http.MethodPost, "/v1/chat/completions", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer sk-"+key)
+	req.Header.Set("Content-Type", "application/json")
+	w := httptest.NewRecorder()
+	s.engine.ServeHTTP(w, req)
+	return w
+}
+
+// consumeLogs counts the consume log rows.
+func (s *stack) consumeLogs(tb testing.TB) int64 {
+	tb.Helper()
+	var n int64
+	if err := s.store.LogDB.Model(&model.Log{}).Where("type = ?", model.LogConsume).Count(&n).Error; err != nil {
+		tb.Fatal(err)
+	}
+	return n
+}
+
+// chatUpstream is a bare httptest upstream answering every request with a
+// non-stream chat completion reporting usage (10 prompt, 20 completion
+// tokens: 18 quota for gpt-3.5-turbo, see TestQuotaExact).
+func chatUpstream(tb testing.TB) *httptest.Server {
+	const answer = `{"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"gpt-3.5-turbo",` +
+		`"choices":[{"index":0,"message":{"role":"assistant","content":"Hello there"},"finish_reason":"stop"}],` +
+		`"usage":{"prompt_tokens":10,"completion_tokens":20,"total_tokens":30}}`
+	up := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, answer)
+	}))
+	var conns, reqs atomic.Int64
+	up.Config.ConnState = func(c net.Conn, s http.ConnState) { if s == http.StateNew { conns.Add(1) }; if s == http.StateActive { reqs.Add(1) } }
+	up.Start()
+	tb.Cleanup(func() { tb.Logf("%s conns %d active %d", up.URL, conns.Load(), reqs.Load()) })
+	tb.Cleanup(up.Close)
+	return up
+}
+
+// tempDB is a fresh database path in tb's temporary directory.
+func tempDB(tb testing.TB) string { return filepath.Join(tb.TempDir(), "one-api.db") }
