@@ -3,9 +3,7 @@ package relay_test
 import (
 	"context"
 	"io"
-	"net"
 	"net/http"
-	"sync/atomic"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
@@ -194,15 +192,11 @@ func chatUpstream(tb testing.TB) *httptest.Server {
 	const answer = `{"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"gpt-3.5-turbo",` +
 		`"choices":[{"index":0,"message":{"role":"assistant","content":"Hello there"},"finish_reason":"stop"}],` +
 		`"usage":{"prompt_tokens":10,"completion_tokens":20,"total_tokens":30}}`
-	up := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
 		w.Header().Set("Content-Type", "application/json")
 		io.WriteString(w, answer)
 	}))
-	var conns, reqs atomic.Int64
-	up.Config.ConnState = func(c net.Conn, s http.ConnState) { if s == http.StateNew { conns.Add(1) }; if s == http.StateActive { reqs.Add(1) } }
-	up.Start()
-	tb.Cleanup(func() { tb.Logf("%s conns %d active %d", up.URL, conns.Load(), reqs.Load()) })
 	tb.Cleanup(up.Close)
 	return up
 }
