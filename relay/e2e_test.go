@@ -101,6 +101,9 @@ func TestSDK(t *testing.T) {
 		}
 	})
 
+	// A stream is billed after its [DONE] went out, so the client can be
+	// done before the handler is: Close waits for every handler to return.
+	srv.Close()
 	if logs := e.logs(); len(logs) != 3 {
 		t.Errorf("%d consume logs, want 3 (chat, stream, embeddings)", len(logs))
 	}

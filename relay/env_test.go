@@ -16,6 +16,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"one-api/common"
+	"one-api/internal/testdb"
 	"one-api/middleware"
 	"one-api/model"
 )
@@ -47,9 +48,11 @@ type envConfig struct {
 	ledger     model.QuotaLedger
 	tokens     model.TokenStore // default the store
 	sqlite     func(*common.SQLiteConfig)
+	dialect    string // testdb dialect; default SQLite
 }
 
-// env is a gateway on a temporary SQLite file with one user and one token.
+// env is a gateway on a fresh database (a temporary SQLite file unless
+// cfg.dialect says otherwise) with one user and one token.
 type env struct {
 	t       testing.TB
 	store   *model.Store
@@ -71,7 +74,15 @@ func newEnv(t testing.TB, cfg envConfig) *env {
 	if cfg.sqlite != nil {
 		cfg.sqlite(&conf.SQLite)
 	}
-	store, err := model.Open(model.OpenConfig{SQLitePath: filepath.Join(t.TempDir(), "one-api.db"), SQLite: conf.SQLite})
+	if cfg.dialect == "" {
+		cfg.dialect = os.Getenv("XDIALECT")
+		if cfg.dialect == "" {
+			cfg.dialect = testdb.SQLite
+		}
+	}
+	conf.SQLDSN = testdb.DSN(t, cfg.dialect)
+	conf.SQLitePath = filepath.Join(t.TempDir(), "one-api.db")
+	store, err := model.Open(model.OpenConfigFrom(conf))
 	if err != nil {
 		t.Fatal(err)
 	}

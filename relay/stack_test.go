@@ -185,17 +185,20 @@ func (s *stack) consumeLogs(tb testing.TB) int64 {
 	return n
 }
 
-// chatUpstream is a bare httptest upstream answering every request with a
-// non-stream chat completion reporting usage (10 prompt, 20 completion
-// tokens: 18 quota for gpt-3.5-turbo, see TestQuotaExact).
+// chatCompletion is what the fake upstreams answer: a non-stream chat
+// completion reporting 10 prompt and 20 completion tokens (18 quota for
+// gpt-3.5-turbo, see TestQuotaExact).
+const chatCompletion = `{"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"gpt-3.5-turbo",` +
+	`"choices":[{"index":0,"message":{"role":"assistant","content":"Hello there"},"finish_reason":"stop"}],` +
+	`"usage":{"prompt_tokens":10,"completion_tokens":20,"total_tokens":30}}`
+
+// chatUpstream is a bare httptest upstream answering chatCompletion (a
+// recording one would add its own allocations to a benchmark's).
 func chatUpstream(tb testing.TB) *httptest.Server {
-	const answer = `{"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"gpt-3.5-turbo",` +
-		`"choices":[{"index":0,"message":{"role":"assistant","content":"Hello there"},"finish_reason":"stop"}],` +
-		`"usage":{"prompt_tokens":10,"completion_tokens":20,"total_tokens":30}}`
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
 		w.Header().Set("Content-Type", "application/json")
-		io.WriteString(w, answer)
+		io.WriteString(w, chatCompletion)
 	}))
 	tb.Cleanup(up.Close)
 	return up
