@@ -404,6 +404,8 @@ var envReadRE = regexp.MustCompile(`\bos\.(Getenv|LookupEnv|Environ)\(|\bsyscall
 var directEnvReaders = map[string][]string{
 	filepath.Join("common", "env.go"):        nil, // LoadConfig's own reader
 	filepath.Join("common", "httpclient.go"): {"HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"},
+	// Test support, not the gateway: TEST_POSTGRES_DSN and TEST_MYSQL_DSN.
+	filepath.Join("internal", "testdb", "testdb.go"): nil,
 }
 
 // TestOnlyConfigReadsEnvironment: a variable read anywhere but through

@@ -6,22 +6,23 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gin-gonic/gin"
 
-	"one-api/common"
 	"one-api/controller"
+	"one-api/internal/testdb"
 	"one-api/model"
 	"one-api/relay"
 )
 
 // TestChannelProbe: GET /api/channel/test/:id sends a tiny chat request,
 // answers one-api's {success, message, time}, and records the timing.
-func TestChannelProbe(t *testing.T) {
+func TestChannelProbe(t *testing.T) { testdb.Run(t, testChannelProbe) }
+
+func testChannelProbe(t *testing.T, dialect string) {
 	var got struct {
 		path, auth string
 		body       map[string]any
@@ -39,19 +40,8 @@ func TestChannelProbe(t *testing.T) {
 	}))
 	defer up.Close()
 
-	cfg, err := common.LoadConfig(func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx := context.Background()
-	store, err := model.Open(model.OpenConfig{SQLitePath: filepath.Join(t.TempDir(), "one-api.db"), SQLite: cfg.SQLite})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	if err := store.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	store := openStore(t, defaultConfig(t), dialect)
 	base := up.URL
 	ch := &model.Channel{Type: model.ChannelOpenAI, Key: "ck", Status: model.ChannelAutoDisabled, Name: "c",
 		BaseURL: &base, Models: "m1,m2", Group: "default"}

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"one-api/internal/testdb"
 	"one-api/model"
 )
 
@@ -28,8 +29,10 @@ func (e *testEnv) abilities(id int) []string {
 	return out
 }
 
-func TestChannelAbilitiesInStep(t *testing.T) {
-	e := newEnv(t)
+func TestChannelAbilitiesInStep(t *testing.T) { testdb.Run(t, testChannelAbilitiesInStep) }
+
+func testChannelAbilitiesInStep(t *testing.T, dialect string) {
+	e := newEnv(t, withDialect(dialect))
 	const key = "sk-upstreamsecretupstreamsecret"
 	ch := data[model.Channel](t, e.ok(request{method: "POST", path: "/api/channel/", auth: rootToken, body: map[string]any{
 		"type": 1, "name": "openai", "key": key, "base_url": "https://api.example.com",

@@ -19,6 +19,7 @@ import (
 
 	"one-api/common"
 	"one-api/controller"
+	"one-api/internal/testdb"
 	"one-api/middleware"
 	"one-api/model"
 	"one-api/router"
@@ -40,9 +41,10 @@ const (
 	rootToken    = "roottokenroottokenroottokenroot1" // 32 characters
 )
 
-// testEnv is a gateway admin API on a temporary SQLite file, built the way
-// main builds it (router.New + RegisterAPI), with recording fakes for the
-// cache invalidator and the routing-table hook.
+// testEnv is a gateway admin API on a fresh database (SQLite unless
+// withDialect says otherwise), built the way main builds it (router.New +
+// RegisterAPI), with recording fakes for the cache invalidator and the
+// routing-table hook.
 type testEnv struct {
 	t        *testing.T
 	cfg      *common.Config
@@ -56,9 +58,10 @@ type testEnv struct {
 }
 
 type envOptions struct {
-	noRoot bool
-	config func(*common.Config)
-	quota  func(t *testing.T, s *model.Store) model.QuotaAdmin
+	dialect string // testdb dialect; default SQLite
+	noRoot  bool
+	config  func(*common.Config)
+	quota   func(t *testing.T, s *model.Store) model.QuotaAdmin
 }
 
 // newEnv builds a test environment with a root user (unless noRoot).
@@ -68,24 +71,12 @@ func newEnv(t *testing.T, opts ...func(*envOptions)) *testEnv {
 	for _, f := range opts {
 		f(&o)
 	}
-	cfg, err := common.LoadConfig(func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatalf("default config: %v", err)
-	}
-	cfg.SQLitePath = filepath.Join(t.TempDir(), "one-api.db")
-	cfg.GinMode = gin.TestMode
+	cfg := defaultConfig(t)
 	if o.config != nil {
 		o.config(cfg)
 	}
 	ctx := context.Background()
-	store, err := model.Open(model.OpenConfigFrom(cfg))
-	if err != nil {
-		t.Fatalf("open store: %v", err)
-	}
-	t.Cleanup(func() { store.Close() })
-	if err := store.Migrate(ctx); err != nil {
-		t.Fatalf("migrate: %v", err)
-	}
+	store := openStore(t, cfg, o.dialect)
 	e := &testEnv{t: t, cfg: cfg, store: store, inv: &fakeInvalidator{}}
 	if o.quota != nil {
 		e.quota = o.quota(t, store)
@@ -93,6 +84,7 @@ func newEnv(t *testing.T, opts ...func(*envOptions)) *testEnv {
 	if !o.noRoot {
 		e.rootID = e.addUser("root", rootPassword, rootToken, model.RoleRoot)
 	}
+	var err error
 	if e.options, err = model.NewOptionStore(ctx, store); err != nil {
 		t.Fatalf("options: %v", err)
 	}
@@ -110,6 +102,42 @@ func newEnv(t *testing.T, opts ...func(*envOptions)) *testEnv {
 		Register: []func(*gin.Engine){func(r *gin.Engine) { router.RegisterAPI(r, api, mw) }},
 	})
 	return e
+}
+
+// defaultConfig is the configuration with no environment set.
+func defaultConfig(t *testing.T) *common.Config {
+	t.Helper()
+	cfg, err := common.LoadConfig(func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatalf("default config: %v", err)
+	}
+	cfg.GinMode = gin.TestMode
+	return cfg
+}
+
+// openStore opens and migrates a fresh database of dialect ("" is SQLite)
+// with cfg's settings, pointing cfg's SQLDSN or SQLitePath at it.
+func openStore(t *testing.T, cfg *common.Config, dialect string) *model.Store {
+	t.Helper()
+	if dialect == "" {
+		dialect = testdb.SQLite
+	}
+	cfg.SQLDSN = testdb.DSN(t, dialect)
+	cfg.SQLitePath = filepath.Join(t.TempDir(), "one-api.db")
+	store, err := model.Open(model.OpenConfigFrom(cfg))
+	if err != nil {
+		t.Fatalf("open %s store: %v", dialect, err)
+	}
+	t.Cleanup(func() { store.Close() })
+	if err := store.Migrate(context.Background()); err != nil {
+		t.Fatalf("migrate %s: %v", dialect, err)
+	}
+	return store
+}
+
+// withDialect puts the environment on a fresh database of dialect.
+func withDialect(dialect string) func(*envOptions) {
+	return func(o *envOptions) { o.dialect = dialect }
 }
 
 func withoutRoot(o *envOptions) { o.noRoot = true }

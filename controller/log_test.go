@@ -4,11 +4,14 @@ import (
 	"strings"
 	"testing"
 
+	"one-api/internal/testdb"
 	"one-api/model"
 )
 
-func TestLogs(t *testing.T) {
-	e := newEnv(t)
+func TestLogs(t *testing.T) { testdb.Run(t, testLogs) }
+
+func testLogs(t *testing.T, dialect string) {
+	e := newEnv(t, withDialect(dialect))
 	const userToken = "usertokenusertokenusertokenuser1"
 	alice := e.addUser("alice", "alice-password", userToken, model.RoleCommon)
 	// id order = created_at order, as the relay writes them.

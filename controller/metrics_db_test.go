@@ -1,34 +1,22 @@
 package controller_test
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"testing"
 
 	"github.com/gin-gonic/gin"
 
-	"one-api/common"
 	"one-api/controller"
-	"one-api/model"
+	"one-api/internal/testdb"
 )
 
-func TestDBMetrics(t *testing.T) {
-	cfg, err := common.LoadConfig(func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.SQLitePath = filepath.Join(t.TempDir(), "one-api.db")
-	store, err := model.Open(model.OpenConfigFrom(cfg))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	if err := store.Migrate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+func TestDBMetrics(t *testing.T) { testdb.Run(t, testDBMetrics) }
+
+func testDBMetrics(t *testing.T, dialect string) {
+	cfg := defaultConfig(t)
+	store := openStore(t, cfg, dialect)
 	gin.SetMode(gin.TestMode)
 	e := gin.New()
 	e.GET("/api/metrics/db", (&controller.API{Store: store}).DBMetrics)
@@ -44,7 +32,7 @@ func TestDBMetrics(t *testing.T) {
 				MaxOpen      int    `json:"max_open"`
 				WaitDuration string `json:"wait_duration"`
 			} `json:"pool"`
-			SQLite struct {
+			SQLite *struct {
 				Pragmas    map[string]string `json:"pragmas"`
 				Consistent bool              `json:"consistent"`
 				Files      struct {
@@ -57,9 +45,17 @@ func TestDBMetrics(t *testing.T) {
 		t.Fatalf("body %s: %v", w.Body, err)
 	}
 	d := got.Data
-	if !got.Success || d.Dialect != "sqlite" || d.Pool.MaxOpen != 5 || d.Pool.WaitDuration == "" ||
-		d.SQLite.Pragmas["journal_mode"] != "WAL" || d.SQLite.Pragmas["synchronous"] != "NORMAL" ||
-		!d.SQLite.Consistent || d.SQLite.Files.DB == 0 {
+	if !got.Success || d.Dialect != dialect || d.Pool.WaitDuration == "" {
+		t.Fatalf("GET /api/metrics/db = %s", w.Body)
+	}
+	if dialect != testdb.SQLite {
+		if d.Pool.MaxOpen != cfg.SQLMaxOpen || d.SQLite != nil {
+			t.Errorf("GET /api/metrics/db = %s, want max_open %d and no sqlite section", w.Body, cfg.SQLMaxOpen)
+		}
+		return
+	}
+	if d.Pool.MaxOpen != 5 || d.SQLite == nil || d.SQLite.Pragmas["journal_mode"] != "WAL" ||
+		d.SQLite.Pragmas["synchronous"] != "NORMAL" || !d.SQLite.Consistent || d.SQLite.Files.DB == 0 {
 		t.Errorf("GET /api/metrics/db = %s", w.Body)
 	}
 }

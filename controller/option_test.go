@@ -6,11 +6,14 @@ import (
 	"strings"
 	"testing"
 
+	"one-api/internal/testdb"
 	"one-api/model"
 )
 
-func TestOptions(t *testing.T) {
-	e := newEnv(t)
+func TestOptions(t *testing.T) { testdb.Run(t, testOptions) }
+
+func testOptions(t *testing.T, dialect string) {
+	e := newEnv(t, withDialect(dialect))
 	const adminToken = "admintokenadmintokenadmintoken12"
 	e.addUser("admin", "admin-password", adminToken, model.RoleAdmin)
 	if err := e.options.Set(context.Background(), "GitHubClientSecret", "hunter2-secret"); err != nil {

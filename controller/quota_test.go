@@ -11,6 +11,7 @@ import (
 	"gorm.io/gorm"
 
 	"one-api/common"
+	"one-api/internal/testdb"
 	"one-api/model"
 )
 
@@ -154,10 +155,12 @@ func (e *testEnv) dbBalances(f quotaFixture) balances {
 	return balances{u.Quota, u.UsedQuota, u.RequestCount, tok.RemainQuota, tok.UsedQuota, ch.UsedQuota}
 }
 
-func TestViewsIncludePendingQuota(t *testing.T) {
+func TestViewsIncludePendingQuota(t *testing.T) { testdb.Run(t, testViewsIncludePendingQuota) }
+
+func testViewsIncludePendingQuota(t *testing.T, dialect string) {
 	for _, l := range ledgers {
 		t.Run(l.name, func(t *testing.T) {
-			e := newEnv(t, withQuota(l.new))
+			e := newEnv(t, withDialect(dialect), withQuota(l.new))
 			f := e.quotaFixture()
 			before := e.dbBalances(f)
 			r := model.Reservation{UserID: f.userID, TokenID: f.tokenID, Amount: 100}
@@ -218,9 +221,13 @@ func TestViewsIncludePendingQuota(t *testing.T) {
 }
 
 func TestAdminQuotaEditOrderedAmongMovements(t *testing.T) {
+	testdb.Run(t, testAdminQuotaEditOrderedAmongMovements)
+}
+
+func testAdminQuotaEditOrderedAmongMovements(t *testing.T, dialect string) {
 	for _, l := range ledgers {
 		t.Run(l.name, func(t *testing.T) {
-			e := newEnv(t, withQuota(l.new))
+			e := newEnv(t, withDialect(dialect), withQuota(l.new))
 			f := e.quotaFixture()
 			ctx := context.Background()
 			r := model.Reservation{UserID: f.userID, TokenID: f.tokenID, Amount: 100}
@@ -261,9 +268,13 @@ func TestAdminQuotaEditOrderedAmongMovements(t *testing.T) {
 }
 
 func TestTokenEditKeepsConcurrentCharges(t *testing.T) {
+	testdb.Run(t, testTokenEditKeepsConcurrentCharges)
+}
+
+func testTokenEditKeepsConcurrentCharges(t *testing.T, dialect string) {
 	for _, l := range ledgers {
 		t.Run(l.name, func(t *testing.T) {
-			e := newEnv(t, withQuota(l.new))
+			e := newEnv(t, withDialect(dialect), withQuota(l.new))
 			f := e.quotaFixture()
 			r := model.Reservation{UserID: f.userID, TokenID: f.tokenID, Amount: 100}
 			e.spend(r, 100, f.channelID) // pending with the batched ledger
@@ -287,9 +298,13 @@ func TestTokenEditKeepsConcurrentCharges(t *testing.T) {
 }
 
 func TestUserEditKeepsConcurrentCharges(t *testing.T) {
+	testdb.Run(t, testUserEditKeepsConcurrentCharges)
+}
+
+func testUserEditKeepsConcurrentCharges(t *testing.T, dialect string) {
 	for _, l := range ledgers {
 		t.Run(l.name, func(t *testing.T) {
-			e := newEnv(t, withQuota(l.new))
+			e := newEnv(t, withDialect(dialect), withQuota(l.new))
 			f := e.quotaFixture()
 			r := model.Reservation{UserID: f.userID, TokenID: f.tokenID, Amount: 100}
 			e.spend(r, 100, f.channelID)

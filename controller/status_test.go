@@ -3,10 +3,14 @@ package controller_test
 import (
 	"net/http"
 	"testing"
+
+	"one-api/internal/testdb"
 )
 
-func TestStatusAndReadiness(t *testing.T) {
-	e := newEnv(t)
+func TestStatusAndReadiness(t *testing.T) { testdb.Run(t, testStatusAndReadiness) }
+
+func testStatusAndReadiness(t *testing.T, dialect string) {
+	e := newEnv(t, withDialect(dialect))
 	res := e.ok(request{method: "GET", path: "/api/status"})
 	got := data[struct {
 		Version  string
@@ -14,7 +18,7 @@ func TestStatusAndReadiness(t *testing.T) {
 		Database string
 		Redis    string
 	}](t, res)
-	if got.Version != "v-test" || got.NodeType != "master" || got.Database != "sqlite" || got.Redis != "off" {
+	if got.Version != "v-test" || got.NodeType != "master" || got.Database != dialect || got.Redis != "off" {
 		t.Errorf("status = %+v", got)
 	}
 	if res.Header().Get("X-Oneapi-Request-Id") == "" {

@@ -6,11 +6,14 @@ import (
 	"testing"
 	"time"
 
+	"one-api/internal/testdb"
 	"one-api/model"
 )
 
-func TestTokenCRUD(t *testing.T) {
-	e := newEnv(t)
+func TestTokenCRUD(t *testing.T) { testdb.Run(t, testTokenCRUD) }
+
+func testTokenCRUD(t *testing.T, dialect string) {
+	e := newEnv(t, withDialect(dialect))
 	const adminToken = "admintokenadmintokenadmintoken12"
 	e.addUser("admin", "admin-password", adminToken, model.RoleAdmin)
 

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"one-api/internal/testdb"
 	"one-api/middleware"
 	"one-api/model"
 )
@@ -173,8 +174,10 @@ func TestAccessTokenAuth(t *testing.T) {
 	})
 }
 
-func TestManageUsers(t *testing.T) {
-	e := newEnv(t)
+func TestManageUsers(t *testing.T) { testdb.Run(t, testManageUsers) }
+
+func testManageUsers(t *testing.T, dialect string) {
+	e := newEnv(t, withDialect(dialect))
 	const adminToken = "admintokenadmintokenadmintoken12"
 	adminID := e.addUser("admin", "admin-password", adminToken, model.RoleAdmin)
 

@@ -2,35 +2,17 @@ package model
 
 import (
 	"context"
-	"net/url"
-	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
 	"one-api/common"
+	"one-api/internal/testdb"
 )
 
-// pgSchemaDSN creates a PostgreSQL schema of the test's own (dropped at
-// cleanup) and returns a DSN using it, or skips without TEST_POSTGRES_DSN.
-func pgSchemaDSN(t *testing.T) string {
-	t.Helper()
-	base := os.Getenv(postgresDSNVar)
-	if base == "" {
-		t.Skip(postgresDSNVar + " not set")
-	}
-	name := "oneapi_t_" + strings.ToLower(common.RandomString(10))
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatalf("%s: %v", postgresDSNVar, err)
-	}
-	q := u.Query()
-	q.Set("search_path", name)
-	u.RawQuery = q.Encode()
-	withAdmin(t, base, "CREATE SCHEMA "+name, "DROP SCHEMA "+name+" CASCADE")
-	return u.String()
-}
+// pgSchemaDSN is the DSN of a fresh PostgreSQL schema of the test's own, or
+// skips without TEST_POSTGRES_DSN.
+func pgSchemaDSN(t *testing.T) string { return testdb.DSN(t, testdb.Postgres) }
 
 // LOG_SQL_DSN puts the logs table, and every log read and write, in a
 // database of its own: under SQLite or under another PostgreSQL database.

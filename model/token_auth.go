@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
@@ -27,7 +28,11 @@ func (s *Store) GetTokenAuth(ctx context.Context, key string) (*TokenAuth, error
 		Joins("JOIN users ON users.id = tokens.user_id").
 		Where(clause.Eq{Column: clause.Column{Table: "tokens", Name: "key"}, Value: key}).
 		Take(&row).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
+	// MySQL's default collation ignores case, and char columns ignore
+	// trailing spaces (PostgreSQL pads a shorter key with them): a near miss
+	// must not authenticate, nor be cached apart from the key TokenChanged
+	// evicts.
+	if errors.Is(err, gorm.ErrRecordNotFound) || (err == nil && strings.TrimRight(row.Key, " ") != key) {
 		return nil, ErrTokenNotFound
 	}
 	if err != nil {

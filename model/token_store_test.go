@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -83,6 +84,14 @@ func TestTokenStore(t *testing.T) {
 		auth, err := s.GetTokenAuth(ctx, tokens[1].Key)
 		if err != nil || auth.TokenID != tokens[1].ID || auth.Username != "owner" || auth.Group != "default" {
 			t.Errorf("token auth = %+v, %v", auth, err)
+		}
+		// MySQL's default collation ignores case and char columns ignore
+		// trailing spaces; a key must match exactly, or a variant would
+		// authenticate and be cached apart from the key TokenChanged evicts.
+		for _, variant := range []string{strings.ToUpper(tokens[1].Key), tokens[1].Key + " "} {
+			if _, err := s.GetTokenAuth(ctx, variant); !errors.Is(err, ErrTokenNotFound) {
+				t.Errorf("token auth for %q: err = %v, want ErrTokenNotFound", variant, err)
+			}
 		}
 
 		if _, err := s.DeleteToken(ctx, tokens[1].ID, other.ID); !errors.Is(err, ErrNotFound) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"gorm.io/gorm"
 )
@@ -71,6 +72,10 @@ func (s *Store) GetUserByAccessToken(ctx context.Context, token string) (*User, 
 	var u User
 	if err := s.DB.WithContext(ctx).Where("access_token = ?", token).Take(&u).Error; err != nil {
 		return nil, s.dbErr("get user by access token", err)
+	}
+	// Exact match only: see GetTokenAuth on collations and char padding.
+	if strings.TrimRight(u.AccessToken, " ") != token {
+		return nil, fmt.Errorf("get user by access token: %w", ErrNotFound)
 	}
 	return &u, nil
 }

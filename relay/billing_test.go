@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"testing"
 
+	"one-api/internal/testdb"
 	"one-api/model"
 	"one-api/relay/openai"
 	"one-api/relay/tokenizer"
@@ -13,7 +14,9 @@ import (
 // TestQuotaExact checks the charge to the unit against one-api's formula,
 // worked by hand: ceil((prompt + completion × CompletionRatio) × ModelRatio
 // × GroupRatio).
-func TestQuotaExact(t *testing.T) {
+func TestQuotaExact(t *testing.T) { testdb.Run(t, testQuotaExact) }
+
+func testQuotaExact(t *testing.T, dialect string) {
 	noUsage := func(w http.ResponseWriter, _ *http.Request, _ []byte) {
 		w.Write([]byte(`{"id":"x","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"Hello there"}}]}`))
 	}
@@ -54,7 +57,7 @@ func TestQuotaExact(t *testing.T) {
 			if tc.group != "" {
 				ch.Group = tc.group
 			}
-			e := newEnv(t, envConfig{channels: []*model.Channel{ch}, group: tc.group, options: tc.options, unlimited: tc.unlimited})
+			e := newEnv(t, envConfig{dialect: dialect, channels: []*model.Channel{ch}, group: tc.group, options: tc.options, unlimited: tc.unlimited})
 			w := e.do("POST", "/v1/chat/completions", `{"model":"`+tc.model+`","messages":[{"role":"user","content":"hi"}]}`)
 			failed := w.Code != http.StatusOK
 			tokenCharged := tc.quota
@@ -85,9 +88,11 @@ func TestQuotaExact(t *testing.T) {
 
 // TestOptionChangeReprices: a ratio set through the option store applies to
 // the next request without a restart.
-func TestOptionChangeReprices(t *testing.T) {
+func TestOptionChangeReprices(t *testing.T) { testdb.Run(t, testOptionChangeReprices) }
+
+func testOptionChangeReprices(t *testing.T, dialect string) {
 	up := newFake(t, answerJSON(10, 0))
-	e := newEnv(t, envConfig{channels: []*model.Channel{channel(model.ChannelOpenAI, "a", up.URL, "m")}})
+	e := newEnv(t, envConfig{dialect: dialect, channels: []*model.Channel{channel(model.ChannelOpenAI, "a", up.URL, "m")}})
 	if err := e.options.Set(t.Context(), "ModelRatio", `{"m":3}`); err != nil {
 		t.Fatal(err)
 	}

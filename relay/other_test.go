@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"one-api/internal/testdb"
 	"one-api/model"
 	"one-api/relay/tokenizer"
 )
@@ -127,9 +128,11 @@ func TestForcedChannel(t *testing.T) {
 
 // TestReload: a channel added to the database serves once Reload ran (the
 // admin API's ChannelsChanged hook), not before.
-func TestReload(t *testing.T) {
+func TestReload(t *testing.T) { testdb.Run(t, testReload) }
+
+func testReload(t *testing.T, dialect string) {
 	up := newFake(t, answerJSON(1, 1))
-	e := newEnv(t, envConfig{channels: []*model.Channel{channel(model.ChannelOpenAI, "a", up.URL, "gpt-3.5-turbo")}})
+	e := newEnv(t, envConfig{dialect: dialect, channels: []*model.Channel{channel(model.ChannelOpenAI, "a", up.URL, "gpt-3.5-turbo")}})
 	const body = `{"model":"gpt-4","messages":[]}`
 	if w := e.do("POST", "/v1/chat/completions", body); w.Code != http.StatusServiceUnavailable {
 		t.Fatalf("before: %d", w.Code)

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"one-api/internal/testdb"
 	"one-api/model"
 )
 
@@ -18,9 +19,11 @@ func prio(ch *model.Channel, p int64, weight uint) *model.Channel {
 	return ch
 }
 
-func TestPickPriorityAndWeight(t *testing.T) {
+func TestPickPriorityAndWeight(t *testing.T) { testdb.Run(t, testPickPriorityAndWeight) }
+
+func testPickPriorityAndWeight(t *testing.T, dialect string) {
 	up := newFake(t, answerJSON(1, 1))
-	e := newEnv(t, envConfig{channels: []*model.Channel{
+	e := newEnv(t, envConfig{dialect: dialect, channels: []*model.Channel{
 		prio(channel(model.ChannelOpenAI, "a", up.URL, "m"), 10, 1),
 		prio(channel(model.ChannelOpenAI, "b", up.URL, "m"), 10, 3),
 		prio(channel(model.ChannelOpenAI, "c", up.URL, "m"), 5, 0),
@@ -131,7 +134,9 @@ func TestRetry(t *testing.T) {
 	}
 }
 
-func TestAutoDisable(t *testing.T) {
+func TestAutoDisable(t *testing.T) { testdb.Run(t, testAutoDisable) }
+
+func testAutoDisable(t *testing.T, dialect string) {
 	for _, tc := range []struct {
 		name    string
 		answer  func(http.ResponseWriter, *http.Request, []byte)
@@ -147,7 +152,7 @@ func TestAutoDisable(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			bad := newFake(t, tc.answer)
 			good := newFake(t, answerJSON(1, 1))
-			e := newEnv(t, envConfig{
+			e := newEnv(t, envConfig{dialect: dialect,
 				channels: []*model.Channel{
 					prio(channel(model.ChannelOpenAI, "bad", bad.URL, "gpt-3.5-turbo"), 10, 0),
 					prio(channel(model.ChannelOpenAI, "good", good.URL, "gpt-3.5-turbo"), 0, 0),
@@ -212,7 +217,9 @@ func (s *notifySink) Record(ctx context.Context, l *model.Log) error {
 
 // TestClientDisconnect: the client hangs up mid-stream; the upstream sees
 // its request canceled, and the delivered part is billed.
-func TestClientDisconnect(t *testing.T) {
+func TestClientDisconnect(t *testing.T) { testdb.Run(t, testClientDisconnect) }
+
+func testClientDisconnect(t *testing.T, dialect string) {
 	canceled := make(chan struct{})
 	up := newFake(t, func(w http.ResponseWriter, r *http.Request, _ []byte) {
 		w.Header().Set("Content-Type", "text/event-stream")
@@ -222,7 +229,7 @@ func TestClientDisconnect(t *testing.T) {
 		close(canceled)
 	})
 	var sink *notifySink
-	e := newEnv(t, envConfig{channels: []*model.Channel{channel(model.ChannelOpenAI, "a", up.URL, "gpt-3.5-turbo")},
+	e := newEnv(t, envConfig{dialect: dialect, channels: []*model.Channel{channel(model.ChannelOpenAI, "a", up.URL, "gpt-3.5-turbo")},
 		logs: model.DiscardLogSink{}})
 	sink = &notifySink{LogSink: model.NewDirectLogSink(e.store.LogDB), done: make(chan *model.Log, 1)}
 	e.relay.cfg.Logs = sink
@@ -260,7 +267,9 @@ func TestClientDisconnect(t *testing.T) {
 
 // TestExhausted: a request the balance cannot cover is refused with 403
 // and never reaches upstream.
-func TestExhausted(t *testing.T) {
+func TestExhausted(t *testing.T) { testdb.Run(t, testExhausted) }
+
+func testExhausted(t *testing.T, dialect string) {
 	for _, tc := range []struct {
 		name        string
 		user, token int64
@@ -279,7 +288,7 @@ func TestExhausted(t *testing.T) {
 			if token < 0 {
 				token = 0
 			}
-			e := newEnv(t, envConfig{channels: []*model.Channel{channel(model.ChannelOpenAI, "a", up.URL, "gpt-4")},
+			e := newEnv(t, envConfig{dialect: dialect, channels: []*model.Channel{channel(model.ChannelOpenAI, "a", up.URL, "gpt-4")},
 				userQuota: tc.user, tokenQuota: token, unlimited: tc.unlimited})
 			if tc.token < 0 {
 				e.store.DB.Model(&model.Token{}).Where("id = ?", e.tokenID).Update("remain_quota", 0)

@@ -96,7 +96,10 @@ func copyResponseHeader(dst, src http.Header) {
 		if hopHeaders[k] || containsString(named, k) {
 			continue
 		}
-		dst[k] = append(dst[k][:0], vv...)
+		// Shared, not copied: the upstream response is dropped after this,
+		// and the capacity is clipped so an Add on dst allocates instead of
+		// writing into it.
+		dst[k] = vv[:len(vv):len(vv)]
 	}
 }
 
