@@ -6,13 +6,13 @@ import (
 	"net"
 	"net/http"
 	"one-api/common"
+	"one-api/internal/logtest"
 	"one-api/model"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -46,25 +46,8 @@ func TestMain(m *testing.M) {
 type gateway struct {
 	cmd  *exec.Cmd
 	base string
-	out  *lockedBuffer
+	out  *logtest.Buffer
 	done chan error
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 func freePort(t *testing.T) int {
@@ -88,7 +71,7 @@ func startGateway(t *testing.T, dir string, env map[string]string) *gateway {
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	g := &gateway{cmd: cmd, base: fmt.Sprintf("http://127.0.0.1:%d", port), out: &lockedBuffer{}, done: make(chan error, 1)}
+	g := &gateway{cmd: cmd, base: fmt.Sprintf("http://127.0.0.1:%d", port), out: &logtest.Buffer{}, done: make(chan error, 1)}
 	cmd.Stdout, cmd.Stderr = g.out, g.out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -2,11 +2,11 @@ package middleware
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"one-api/internal/logtest"
 	"regexp"
 	"strings"
 	"sync"
@@ -44,34 +44,14 @@ func (f *stepClock) Advance(d time.Duration) {
 	f.mu.Unlock()
 }
 
-// logSink is a log sink a server goroutine may write to.
-type logSink struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (s *logSink) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(p)
-}
-
-func (s *logSink) Lines() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return strings.Split(strings.TrimSuffix(s.buf.String(), "\n"), "\n")
-}
-
 // captureObserveLog sends the process log to a buffer for the rest of the test.
-func captureObserveLog(t *testing.T) *logSink {
+func captureObserveLog(t *testing.T) *logtest.Buffer {
 	t.Helper()
-	buf := &logSink{}
-	t.Cleanup(common.SetLogOutput(buf))
-	return buf
+	return logtest.Capture(t)
 }
 
 // grepLog returns the captured lines containing s.
-func grepLog(buf *logSink, s string) []string {
+func grepLog(buf *logtest.Buffer, s string) []string {
 	var out []string
 	for _, l := range buf.Lines() {
 		if strings.Contains(l, s) {

@@ -1,9 +1,9 @@
 package model
 
 import (
-	"bytes"
 	"context"
 	"errors"
+	"one-api/internal/logtest"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -210,26 +210,7 @@ func failStatements(t testing.TB, db *gorm.DB, kind, table string, n int64) *ato
 }
 
 // captureLog sends the process log to a buffer for the rest of the test.
-func captureLog(t testing.TB) *syncBuffer {
+func captureLog(t testing.TB) *logtest.Buffer {
 	t.Helper()
-	buf := &syncBuffer{}
-	t.Cleanup(common.SetLogOutput(buf))
-	return buf
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	return logtest.Capture(t)
 }

@@ -5,33 +5,14 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"one-api/internal/logtest"
 	"strings"
 	"sync"
 	"testing"
 
-	"one-api/common"
 	"one-api/internal/testdb"
 	"one-api/model"
 )
-
-// syncBuffer collects the process log; the logger writes under its own
-// lock, the test reads after every request finished.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestConcurrentBilling is the load one-api failed (it lost 56% of consume
 // logs and 60% of billing): 64 clients × 50 requests, half of them streams,
@@ -55,8 +36,7 @@ func testConcurrentBilling(t *testing.T, dialect string) {
 		answerJSON(10, 20)(w, r, body)
 	})
 	e := newEnv(t, envConfig{dialect: dialect, channels: []*model.Channel{channel(model.ChannelOpenAI, "a", up.URL, "gpt-3.5-turbo")}})
-	var logOut syncBuffer
-	defer common.SetLogOutput(&logOut)()
+	logOut := logtest.Capture(t)
 	srv := newServer(t, e)
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients}}
 	defer client.CloseIdleConnections()

@@ -1,12 +1,10 @@
 package pricing
 
 import (
-	"bytes"
+	"one-api/internal/logtest"
 	"strings"
 	"sync"
 	"testing"
-
-	"one-api/common"
 )
 
 func defaults(t testing.TB) *Table {
@@ -108,8 +106,7 @@ func TestPreConsumeQuota(t *testing.T) {
 }
 
 func TestUnknownModelWarnsOnce(t *testing.T) {
-	var log syncBuffer
-	defer common.SetLogOutput(&log)()
+	log := logtest.Capture(t)
 	tab, err := New(42, Overrides{})
 	if err != nil {
 		t.Fatal(err)
@@ -202,23 +199,6 @@ func TestBadOverrides(t *testing.T) {
 func ratio(tab *Table, model string) float64 {
 	r, _ := tab.ModelRatio(model)
 	return r
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func BenchmarkLookupAndQuota(b *testing.B) {
