@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -33,6 +34,9 @@ type Arm struct {
 	// Settle: the arm defers writes (batched logs and quota), so CPU and DB
 	// statements are read only after they had time to be flushed.
 	Settle bool
+	// Nodes is how many gateway processes share the arm's database and
+	// Redis, with the load alternating between them (0 means one).
+	Nodes int
 }
 
 // Gateway environments. C is the seed's aggressive profile
@@ -60,8 +64,13 @@ var allArms = map[string]Arm{
 	"A": {Name: "A", Label: "direct to mock", Kind: kindDirect},
 	"B": {Name: "B", Label: "bare ReverseProxy", Kind: kindProxy},
 	"C": {Name: "C", Label: "gateway optimized", Kind: kindGateway, Env: envOptimized, Settle: true},
-	"D": {Name: "D", Label: "gateway rollback", Kind: kindGateway, Env: envRollback},
-	"E": {Name: "E", Label: "external gateway", Kind: kindExternal},
+	// C2 is C on two nodes of one database and Redis (issue 9): one node vs
+	// two on the same machine. Both are pinned where C's one node is, so the
+	// two arms have the same CPU and C2 shows what coordination costs, not
+	// what a second core buys.
+	"C2": {Name: "C2", Label: "gateway optimized, 2 nodes", Kind: kindGateway, Env: envOptimized, Settle: true, Nodes: 2},
+	"D":  {Name: "D", Label: "gateway rollback", Kind: kindGateway, Env: envRollback},
+	"E":  {Name: "E", Label: "external gateway", Kind: kindExternal},
 }
 
 // metrics says whether the arm's gateway serves /api/metrics/ (the last
@@ -84,13 +93,16 @@ func armsFor(o Options) ([]Arm, error) {
 		name := strings.ToUpper(strings.TrimSpace(f))
 		a, ok := allArms[name]
 		if !ok {
-			return nil, fmt.Errorf("-arms: unknown arm %q (want A, B, C, D, E)", f)
+			return nil, fmt.Errorf("-arms: unknown arm %q (want A, B, C, C2, D, E)", f)
 		}
 		if seen[name] {
 			continue
 		}
 		if a.Kind == kindExternal && o.ExternalURL == "" {
 			return nil, errors.New("-arms: E needs -external-url")
+		}
+		if a.Nodes > 1 && (o.SQLDSN == "" || o.RedisURL == "") {
+			return nil, fmt.Errorf("-arms: %s runs %d nodes on one database and Redis: it needs -sql-dsn and -redis", name, a.Nodes)
 		}
 		seen[name] = true
 		out = append(out, a)
@@ -109,10 +121,13 @@ func countArm(d Arm) Arm {
 type instance struct {
 	arm     Arm
 	baseURL string
-	key     string
-	pid     int // 0: no process of its own to measure
-	gw      *gateway.Process
-	proxy   *child
+	// hosts: more than one, and each request goes to the next (C2).
+	hosts  []string
+	key    string
+	pids   []int // none: no process of its own to measure
+	gws    []*gateway.Process
+	shared *gateway.Shared // the arm's PostgreSQL schema and Redis prefix
+	proxy  *child
 }
 
 // env is what every arm needs from the run.
@@ -131,33 +146,104 @@ func startArm(ctx context.Context, e *env, a Arm, round int) (*instance, error) 
 	case kindDirect:
 		in.baseURL = e.mockURL
 	case kindExternal:
-		in.baseURL, in.key, in.pid = strings.TrimRight(e.opts.ExternalURL, "/"), e.opts.ExternalKey, e.opts.ExternalPID
+		in.baseURL, in.key = strings.TrimRight(e.opts.ExternalURL, "/"), e.opts.ExternalKey
+		if e.opts.ExternalPID != 0 {
+			in.pids = []int{e.opts.ExternalPID}
+		}
 	case kindProxy:
 		c, err := startProxy(ctx, e)
 		if err != nil {
 			return nil, err
 		}
-		in.proxy, in.baseURL, in.pid = c, c.url, c.pid()
+		in.proxy, in.baseURL, in.pids = c, c.url, []int{c.pid()}
 	case kindGateway:
-		dir := filepath.Join(e.tmp, fmt.Sprintf("%s-round%d", strings.ReplaceAll(a.Name, "*", "-count"), round))
-		if err := os.MkdirAll(dir, 0o755); err != nil {
+		if err := startGateways(ctx, e, in, round); err != nil {
+			in.abort(e)
 			return nil, err
 		}
-		gw, err := gateway.Start(ctx, gateway.Config{Bin: e.gatewayBin, Dir: dir, Env: a.Env, Pin: e.pinArm})
-		if err != nil {
-			return nil, err
-		}
-		if err := gw.Setup(ctx, e.mockURL, e.opts.Model); err != nil {
-			gw.Kill()
-			return nil, fmt.Errorf("setup: %w\n%s", err, gw.LogTail(1024))
-		}
-		if err := gw.Probe(ctx, chatBody(e.opts.Model, false), 10*time.Second); err != nil {
-			gw.Kill()
-			return nil, fmt.Errorf("%w\n%s", err, gw.LogTail(1024))
-		}
-		in.gw, in.baseURL, in.key, in.pid = gw, gw.BaseURL, gw.Key, gw.Pid()
 	}
 	return in, nil
+}
+
+// startGateways starts the arm's nodes one after the other: the first (the
+// master, which migrates and bootstraps root) is set up through the admin
+// API; the others find the channel and token in the shared database.
+func startGateways(ctx context.Context, e *env, in *instance, round int) error {
+	a := in.arm
+	env := a.Env
+	if e.opts.SQLDSN != "" {
+		sh, err := gateway.NewShared(ctx, e.opts.SQLDSN, e.opts.RedisURL)
+		if err != nil {
+			return err
+		}
+		in.shared = sh
+		env = append(slices.Clone(a.Env), sh.Env()...)
+	}
+	nodes := max(a.Nodes, 1)
+	for i := range nodes {
+		name := fmt.Sprintf("%s-round%d", strings.ReplaceAll(a.Name, "*", "-count"), round)
+		if nodes > 1 {
+			name += fmt.Sprintf("-node%d", i+1)
+		}
+		dir := filepath.Join(e.tmp, name)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		cfg := gateway.Config{Bin: e.gatewayBin, Dir: dir, Env: env, Pin: e.pinArm}
+		if in.shared != nil {
+			cfg.Env = append(slices.Clone(env), "NODE_TYPE="+nodeType(i))
+		}
+		if i > 0 {
+			cfg.AdminToken = in.gws[0].AdminToken
+		}
+		gw, err := gateway.Start(ctx, cfg)
+		if err != nil {
+			return fmt.Errorf("node %d: %w", i+1, err)
+		}
+		in.gws = append(in.gws, gw)
+		if i == 0 {
+			if err := gw.Setup(ctx, e.mockURL, e.opts.Model); err != nil {
+				return fmt.Errorf("setup: %w\n%s", err, gw.LogTail(1024))
+			}
+		} else {
+			gw.Key = in.gws[0].Key
+		}
+		if err := gw.Probe(ctx, chatBody(e.opts.Model, false), 10*time.Second); err != nil {
+			return fmt.Errorf("node %d: %w\n%s", i+1, err, gw.LogTail(1024))
+		}
+		in.pids = append(in.pids, gw.Pid())
+		in.hosts = append(in.hosts, strings.TrimPrefix(gw.BaseURL, "http://"))
+	}
+	in.baseURL, in.key = in.gws[0].BaseURL, in.gws[0].Key
+	return nil
+}
+
+func nodeType(i int) string {
+	if i == 0 {
+		return "master"
+	}
+	return "slave"
+}
+
+// abort kills what a failed start left running and drops its schema.
+func (in *instance) abort(e *env) {
+	for _, gw := range in.gws {
+		gw.Kill()
+	}
+	if in.shared != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_ = releaseShared(ctx, e, in.shared)
+	}
+}
+
+// releaseShared drops the arm's schema and Redis keys, unless -keep.
+func releaseShared(ctx context.Context, e *env, sh *gateway.Shared) error {
+	defer sh.Close()
+	if e.opts.Keep {
+		return nil
+	}
+	return sh.Drop(ctx)
 }
 
 // chatBody is the request every step sends; max_tokens keeps the gateway's

@@ -10,6 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"gorm.io/driver/postgres"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+
 	"one-api/bench/gateway"
 	"one-api/bench/load"
 )
@@ -22,9 +26,65 @@ func TestQuickSmoke(t *testing.T) {
 	if os.Getenv("BENCH_SMOKE") != "1" {
 		t.Skip("set BENCH_SMOKE=1 to run the benchmark smoke check")
 	}
+	rep := runQuick(t, strings.Fields(os.Getenv("BENCH_SMOKE_ARGS"))...)
+	if len(rep.Arms) == 0 {
+		t.Fatal("report has no arms")
+	}
+}
+
+// TestQuickSmokePostgresRedis is the same check for the gateway on
+// PostgreSQL and Redis, one node (C) and two (C2); it also checks that the
+// run left no schema behind.
+func TestQuickSmokePostgresRedis(t *testing.T) {
+	pg, rurl := os.Getenv("TEST_POSTGRES_DSN"), os.Getenv("TEST_REDIS_URL")
+	if os.Getenv("BENCH_SMOKE") != "1" || pg == "" || rurl == "" {
+		t.Skip("set BENCH_SMOKE=1, TEST_POSTGRES_DSN and TEST_REDIS_URL to run the PostgreSQL + Redis smoke check")
+	}
+	rep := runQuick(t, "-arms", "A,C,C2", "-sql-dsn", pg, "-redis", rurl)
+	for _, name := range []string{"A", "C", "C2"} {
+		a := find(rep.Arms, name)
+		if a == nil || a.RoundsOK == 0 {
+			t.Fatalf("arm %s: %+v, want a finished round", name, a)
+		}
+	}
+	if !strings.Contains(rep.Backend, "PostgreSQL") {
+		t.Errorf("backend = %q, want PostgreSQL named", rep.Backend)
+	}
+	db, err := gorm.Open(postgres.Open(pg), &gorm.Config{Logger: logger.Default.LogMode(logger.Silent)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sqlDB, _ := db.DB()
+	defer sqlDB.Close()
+	schemas := 0
+	for _, rr := range rep.Rounds {
+		if rr.Arm == "A" {
+			continue
+		}
+		if rr.Schema == "" {
+			t.Errorf("arm %s round %d: no schema recorded", rr.Arm, rr.Round)
+			continue
+		}
+		schemas++
+		var n int
+		if err := sqlDB.QueryRow("SELECT count(*) FROM information_schema.schemata WHERE schema_name = $1", rr.Schema).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != 0 {
+			t.Errorf("schema %s of arm %s was left behind", rr.Schema, rr.Arm)
+		}
+	}
+	if schemas != 2 {
+		t.Errorf("%d gateway rounds with a schema, want 2 (C and C2)", schemas)
+	}
+}
+
+// runQuick runs `go run . -quick` with args and decodes its JSON report;
+// the run's own smoke check decides pass or fail.
+func runQuick(t *testing.T, args ...string) *Report {
+	t.Helper()
 	out := filepath.Join(t.TempDir(), "quick.json")
-	args := append([]string{"run", ".", "-quick", "-out", out}, strings.Fields(os.Getenv("BENCH_SMOKE_ARGS"))...)
-	cmd := exec.Command("go", args...)
+	cmd := exec.Command("go", append([]string{"run", ".", "-quick", "-out", out}, args...)...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	stdout, err := cmd.Output()
@@ -40,9 +100,7 @@ func TestQuickSmoke(t *testing.T) {
 	if err := json.Unmarshal(b, &rep); err != nil {
 		t.Fatalf("report JSON: %v", err)
 	}
-	if len(rep.Arms) == 0 {
-		t.Fatal("report has no arms")
-	}
+	return &rep
 }
 
 func TestParseOptions(t *testing.T) {
@@ -56,7 +114,21 @@ func TestParseOptions(t *testing.T) {
 			if g, w := o.Rounds, 2; g != w {
 				t.Errorf("rounds = %d, want %d", g, w)
 			}
+			if o.Arms != "A,B,C,D" || o.SQLDSN != "" || o.RedisURL != "" {
+				t.Errorf("arms %q, sql-dsn %q, redis %q; want A,B,C,D on SQLite", o.Arms, o.SQLDSN, o.RedisURL)
+			}
 		}, false},
+		{"two nodes on postgres and redis", []string{"-arms", "A,C,C2", "-sql-dsn", "postgres://u@h/db", "-redis", "redis://h:6379/0"}, func(t *testing.T, o Options) {
+			arms, err := armsFor(o)
+			if err != nil || len(arms) != 3 || arms[2].Nodes != 2 {
+				t.Errorf("arms = %+v, %v; want A, C and C2 with 2 nodes", arms, err)
+			}
+		}, false},
+		{"postgres without redis", []string{"-arms", "C,D", "-sql-dsn", "postgresql://u@h/db"}, nil, false},
+		{"C2 without redis", []string{"-arms", "C2", "-sql-dsn", "postgres://u@h/db"}, nil, true},
+		{"C2 on sqlite", []string{"-arms", "A,C2"}, nil, true},
+		{"redis without a database", []string{"-redis", "redis://h:6379/0"}, nil, true},
+		{"mysql dsn", []string{"-sql-dsn", "root@tcp(h:3306)/db"}, nil, true},
 		{"quick shrinks what was not set", []string{"-quick", "-rates", "50,60"}, func(t *testing.T, o Options) {
 			if g, w := joinInts(o.Rates), "50,60"; g != w {
 				t.Errorf("rates = %s, want %s (explicit flag kept)", g, w)
@@ -231,6 +303,73 @@ func TestWarnings(t *testing.T) {
 			for i, w := range tt.want {
 				if !strings.Contains(got[i], w) {
 					t.Errorf("warning %d = %q, want it to contain %q", i, got[i], w)
+				}
+			}
+		})
+	}
+}
+
+func TestTwoNodeReport(t *testing.T) {
+	rates := []int{100}
+	i64 := func(v int64) *int64 { return &v }
+	round := func(arm string, lat time.Duration, cpu int64, succ, logs int64) *roundResult {
+		return &roundResult{Arm: arm, Round: 1, Steps: []*load.Result{step(100, lat)}, Sweep: sweep(1000),
+			Window: windowCounts{Requests: 100, CPUMicros: i64(cpu), DBStatements: i64(1), Successes: succ},
+			Ledger: &gateway.Ledger{ConsumeLogs: logs}}
+	}
+	arms := []*armSummary{
+		summarize(allArms["A"], rates, []*roundResult{{Arm: "A", Steps: []*load.Result{step(100, 100*time.Microsecond)}, Sweep: sweep(5000)}}, nil),
+		summarize(allArms["C"], rates, []*roundResult{round("C", 300*time.Microsecond, 10000, 110, 110)}, nil),
+		summarize(allArms["C2"], rates, []*roundResult{round("C2", 500*time.Microsecond, 15000, 111, 109)}, nil),
+	}
+	addBaseline(arms)
+	var got []string
+	for _, r := range ratios(arms) {
+		if r.Pair == "C2/C" {
+			got = append(got, r.Metric)
+			if r.Metric == "CPU µs/request" && (r.Ratio < 1.49 || r.Ratio > 1.51) {
+				t.Errorf("C2/C CPU ratio = %v, want 1.5", r.Ratio)
+			}
+		}
+	}
+	if len(got) == 0 || got[0] != "added p50 @100/s (µs)" {
+		t.Errorf("C2/C ratios = %q, want the added latencies first", got)
+	}
+	fails := strings.Join(smokeFailures(arms, []Arm{allArms["C"], allArms["C2"]}), "\n")
+	if !strings.Contains(fails, "C2: lost 2 consume logs") || strings.Contains(fails, "C: lost") {
+		t.Errorf("smoke failures = %q, want C2's two lost logs only", fails)
+	}
+}
+
+func TestBackend(t *testing.T) {
+	pg := Options{SQLDSN: "postgres://u:secret@h/db", RedisURL: "redis://h:6379/0"}
+	tests := []struct {
+		name   string
+		o      Options
+		arms   []Arm
+		pinned bool
+		want   []string
+		not    []string
+	}{
+		{"no gateway", Options{}, []Arm{allArms["A"]}, true, nil, nil},
+		{"sqlite", Options{}, []Arm{allArms["C"]}, true, []string{"SQLite"}, []string{"PostgreSQL"}},
+		{"two nodes pinned", pg, []Arm{allArms["C"], allArms["C2"]}, true, []string{"PostgreSQL postgres://u:xxxxx@h/db", "Redis redis://h:6379/0", "C2: 2 nodes", "all on CPU 0"}, []string{"secret"}},
+		{"two nodes unpinned", pg, []Arm{allArms["C2"]}, false, []string{"unpinned, as every arm"}, []string{"CPU 0"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := backend(tt.o, tt.arms, tt.pinned)
+			if tt.want == nil && got != "" {
+				t.Errorf("backend = %q, want none", got)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(got, w) {
+					t.Errorf("backend = %q, want it to contain %q", got, w)
+				}
+			}
+			for _, n := range tt.not {
+				if strings.Contains(got, n) {
+					t.Errorf("backend = %q, want it without %q", got, n)
 				}
 			}
 		})

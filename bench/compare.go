@@ -22,19 +22,19 @@ type targetCheck struct {
 	Met    bool   `json:"met"`
 }
 
-// ratios compares C with every other gateway-like arm.
+// ratioPairs: C against the rollback, the floor and an external gateway;
+// two nodes against one.
+var ratioPairs = [][2]string{{"C", "D"}, {"C", "B"}, {"C", "E"}, {"C2", "C"}}
+
+// ratios compares the pairs of ratioPairs that both ran.
 func ratios(arms []*armSummary) []ratioRow {
-	c := find(arms, "C")
-	if c == nil {
-		return nil
-	}
 	var rows []ratioRow
-	for _, other := range []string{"D", "B", "E"} {
-		d := find(arms, other)
-		if d == nil {
+	for _, p := range ratioPairs {
+		x, y := find(arms, p[0]), find(arms, p[1])
+		if x == nil || y == nil {
 			continue
 		}
-		pair := "C/" + other
+		pair := p[0] + "/" + p[1]
 		// A ratio over a zero or negative figure (an arm measured faster
 		// than A by noise) means nothing, so it is left out.
 		add := func(metric string, num, den *float64) {
@@ -42,8 +42,8 @@ func ratios(arms []*armSummary) []ratioRow {
 				rows = append(rows, ratioRow{Pair: pair, Metric: metric, Num: *num, Den: *den, Ratio: *num / *den})
 			}
 		}
-		for _, st := range c.Steps {
-			o := stepAt(d, st.Rate)
+		for _, st := range x.Steps {
+			o := stepAt(y, st.Rate)
 			if o == nil {
 				continue
 			}
@@ -51,10 +51,10 @@ func ratios(arms []*armSummary) []ratioRow {
 			add(fmt.Sprintf("added p95 @%d/s (µs)", st.Rate), st.AddedP95, o.AddedP95)
 			add(fmt.Sprintf("added p99 @%d/s (µs)", st.Rate), st.AddedP99, o.AddedP99)
 		}
-		add("CPU µs/request", c.CPUPerReq, d.CPUPerReq)
-		add("DB statements/request", c.DBPerReq, d.DBPerReq)
-		add("max RPS", maxRPS(c), maxRPS(d))
-		add("added TTFT p99 (µs)", c.AddedTTFT, d.AddedTTFT)
+		add("CPU µs/request", x.CPUPerReq, y.CPUPerReq)
+		add("DB statements/request", x.DBPerReq, y.DBPerReq)
+		add("max RPS", maxRPS(x), maxRPS(y))
+		add("added TTFT p99 (µs)", x.AddedTTFT, y.AddedTTFT)
 	}
 	return rows
 }
@@ -211,7 +211,7 @@ func warnings(arms []*armSummary, rounds []*roundResult, o Options, h hostInfo) 
 }
 
 // smokeFailures is what -quick asserts: every arm produced numbers and C
-// lost no logs. Speed is not judged.
+// (and C2) lost no logs. Speed is not judged.
 func smokeFailures(arms []*armSummary, want []Arm) []string {
 	var out []string
 	for _, a := range want {
@@ -246,12 +246,14 @@ func smokeFailures(arms []*armSummary, want []Arm) []string {
 			out = append(out, a.Name+": no CPU figure")
 		}
 	}
-	if c := find(arms, "C"); c != nil {
+	for _, name := range []string{"C", "C2"} {
+		c := find(arms, name)
 		switch {
+		case c == nil:
 		case c.Logs == nil:
-			out = append(out, "C: consume logs not counted")
+			out = append(out, name+": consume logs not counted")
 		case c.Logs.Lost > 0:
-			out = append(out, fmt.Sprintf("C: lost %d consume logs", c.Logs.Lost))
+			out = append(out, fmt.Sprintf("%s: lost %d consume logs", name, c.Logs.Lost))
 		}
 	}
 	return out

@@ -163,7 +163,7 @@ func runBench(ctx context.Context, o Options, stdout, stderr io.Writer) int {
 
 func buildReport(o Options, arms []Arm, rounds, countRounds []*roundResult, h hostInfo, started time.Time) *Report {
 	rep := &Report{
-		Date: started.UTC().Format("2006-01-02 15:04 MST"), Host: h, Options: o,
+		Date: started.UTC().Format("2006-01-02 15:04 MST"), Host: h, Options: o, Backend: backend(o, arms, strings.HasPrefix(h.Pinning, "taskset")),
 		Rounds: append(append([]*roundResult{}, rounds...), countRounds...),
 	}
 	for _, a := range arms {
@@ -197,6 +197,32 @@ func writeJSON(path string, rep *Report) error {
 		return fmt.Errorf("write report: %w", err)
 	}
 	return nil
+}
+
+// backend says where the gateway arms kept their state, and how C2's
+// nodes shared the machine; "" when no gateway arm ran.
+func backend(o Options, arms []Arm, pinned bool) string {
+	if !needsGateway(arms) {
+		return ""
+	}
+	if o.SQLDSN == "" {
+		return "SQLite, a fresh file per gateway process"
+	}
+	s := "PostgreSQL " + gateway.Redact(o.SQLDSN) + ", a fresh schema per arm and round"
+	if o.RedisURL != "" {
+		s += "; Redis " + gateway.Redact(o.RedisURL) + ", a fresh key prefix per arm and round"
+	}
+	s += "; PostgreSQL and Redis run unpinned on this machine, sharing its cores with every arm"
+	where := "unpinned, as every arm"
+	if pinned {
+		where = "all on CPU 0 as C's one node, so both arms get the same CPU and the difference is what coordination costs"
+	}
+	for _, a := range arms {
+		if a.Nodes > 1 {
+			s += fmt.Sprintf(". %s: %d nodes (one master, the rest slaves) %s; the load generator sends each request to the next node in turn", a.Name, a.Nodes, where)
+		}
+	}
+	return s
 }
 
 func needsGateway(arms []Arm) bool {

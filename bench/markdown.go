@@ -16,6 +16,9 @@ func writeMarkdown(w io.Writer, r *Report) {
 	fmt.Fprintf(w, "Mock: latency %v (+ jitter %v), %d-byte body, stream %d chunks %v apart, failure rate %.3g, usage %v. Steps: %v each at %s req/s; sweep %s workers × %v, p99 bound %v; streams %d/s × %v.\n\n",
 		o.Mock.Latency, o.Mock.Jitter, o.Mock.BodyBytes, o.Mock.Chunks, o.Mock.ChunkGap, o.Mock.FailureRate, o.Mock.Usage,
 		o.StepDur, joinInts(o.Rates), joinInts(o.Levels), o.SweepDur, o.P99Bound, o.StreamRate, o.StreamDur)
+	if r.Backend != "" {
+		fmt.Fprintf(w, "Gateway database: %s.\n\n", r.Backend)
+	}
 
 	fmt.Fprintln(w, "### Fixed-rate steps (open loop); added = arm − A at the same rate, µs")
 	fmt.Fprintln(w)
@@ -69,7 +72,7 @@ func writeMarkdown(w io.Writer, r *Report) {
 		fmt.Fprintln(w)
 		fmt.Fprintln(w, "### Ratios")
 		fmt.Fprintln(w)
-		fmt.Fprintln(w, "| pair | metric | C | other | ratio | change |")
+		fmt.Fprintln(w, "| pair X/Y | metric | X | Y | ratio | change |")
 		fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|")
 		for _, x := range r.Ratios {
 			fmt.Fprintf(w, "| %s | %s | %s | %s | %.3f | %+.0f%% |\n", x.Pair, x.Metric, short(x.Num), short(x.Den), x.Ratio, (x.Ratio-1)*100)

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"one-api/bench/gateway"
 	"one-api/bench/mock"
 )
 
@@ -43,6 +44,12 @@ type Options struct {
 	StopTimeout time.Duration `json:"-"`
 	Keep        bool          `json:"-"`
 	Out         string        `json:"-"`
+
+	// SQLDSN and RedisURL put the gateway arms on PostgreSQL and Redis
+	// (issue 9) instead of a SQLite file each. Kept out of the JSON: they
+	// may carry a password (the report names them redacted).
+	SQLDSN   string `json:"-"`
+	RedisURL string `json:"-"`
 
 	ExternalURL string `json:"external_url,omitempty"`
 	ExternalKey string `json:"-"`
@@ -95,7 +102,7 @@ func parseOptions(args []string, stderr io.Writer) (Options, error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.BoolVar(&o.Quick, "quick", false, "smoke run (< 40 s): 1 round, short steps; exits non-zero unless every arm produced numbers and C lost no logs")
-	fs.StringVar(&o.Arms, "arms", o.Arms, "arms to run, comma-separated: A direct, B bare proxy, C gateway optimized, D gateway rollback (E is added by -external-url)")
+	fs.StringVar(&o.Arms, "arms", o.Arms, "arms to run, comma-separated: A direct, B bare proxy, C gateway optimized, C2 C on two nodes (needs -sql-dsn and -redis), D gateway rollback (E is added by -external-url)")
 	fs.IntVar(&o.Rounds, "rounds", o.Rounds, "rounds; arms are rotated A,B,C,D,A,B,... within one run")
 	rates := fs.String("rates", joinInts(o.Rates), "open-loop fixed rates, req/s, comma-separated")
 	fs.DurationVar(&o.StepDur, "step", o.StepDur, "duration of each fixed-rate step")
@@ -125,6 +132,9 @@ func parseOptions(args []string, stderr io.Writer) (Options, error) {
 	fs.DurationVar(&o.StopTimeout, "stop-timeout", o.StopTimeout, "how long a gateway may take to stop on SIGTERM")
 	fs.BoolVar(&o.Keep, "keep", false, "keep the temporary directory (databases, gateway logs)")
 	fs.StringVar(&o.Out, "out", "", "write the full results as JSON to this file")
+
+	fs.StringVar(&o.SQLDSN, "sql-dsn", "", "run the gateway arms on this PostgreSQL database (postgres://...), a fresh schema per arm and round")
+	fs.StringVar(&o.RedisURL, "redis", "", "with -sql-dsn: give the gateway arms this Redis (redis://...), a fresh key prefix per arm and round; needed by C2")
 
 	fs.StringVar(&o.ExternalURL, "external-url", "", "arm E: base URL of another OpenAI-compatible gateway routed to the mock (see -mock-addr)")
 	fs.StringVar(&o.ExternalKey, "external-key", "", "arm E: API key")
@@ -178,6 +188,12 @@ func (o Options) validate() error {
 	}
 	if o.StreamRate < 1 {
 		errs = append(errs, fmt.Errorf("-stream-rate %d: need at least 1", o.StreamRate))
+	}
+	if o.SQLDSN != "" && !strings.HasPrefix(o.SQLDSN, "postgres://") && !strings.HasPrefix(o.SQLDSN, "postgresql://") {
+		errs = append(errs, fmt.Errorf("-sql-dsn %s: want a postgres:// URL (the schema per round is set through search_path)", gateway.Redact(o.SQLDSN)))
+	}
+	if o.RedisURL != "" && o.SQLDSN == "" {
+		errs = append(errs, errors.New("-redis needs -sql-dsn: nodes that share a Redis share a database"))
 	}
 	if _, err := armsFor(o); err != nil {
 		errs = append(errs, err)

@@ -12,6 +12,7 @@ type Report struct {
 	Date     string         `json:"date"`
 	Elapsed  string         `json:"elapsed"`
 	Host     hostInfo       `json:"host"`
+	Backend  string         `json:"backend,omitempty"` // where the gateway arms kept their state
 	Options  Options        `json:"options"`
 	Arms     []*armSummary  `json:"arms"`
 	Ratios   []ratioRow     `json:"ratios"`

@@ -25,8 +25,11 @@ type roundResult struct {
 	StartFailed bool            `json:"start_failed,omitempty"`
 	Notes       []string        `json:"notes,omitempty"`
 	Ledger      *gateway.Ledger `json:"ledger,omitempty"`
-	Exit        *gateway.Exit   `json:"exit,omitempty"`
-	Window      windowCounts    `json:"window"`
+	Exits       []gateway.Exit  `json:"exits,omitempty"` // one per gateway node
+	// Schema is the PostgreSQL schema (and Redis key prefix) the round ran
+	// on; dropped after the ledger was read unless -keep.
+	Schema string       `json:"schema,omitempty"`
+	Window windowCounts `json:"window"`
 }
 
 // windowCounts covers the fixed-rate steps (plus the settle wait): the same
@@ -35,7 +38,7 @@ type windowCounts struct {
 	Requests     int64  `json:"requests"`
 	CPUMicros    *int64 `json:"cpu_us,omitempty"`
 	DBStatements *int64 `json:"db_statements,omitempty"`
-	PeakRSS      *int64 `json:"peak_rss_bytes,omitempty"` // VmHWM before stop
+	PeakRSS      *int64 `json:"peak_rss_bytes,omitempty"` // VmHWM before stop, summed over nodes
 	// The sweep's CPU, for the cost of a request at saturation, where idle
 	// wake-ups no longer dominate.
 	SweepCPUMicros *int64 `json:"sweep_cpu_us,omitempty"`
@@ -52,9 +55,7 @@ func measure(ctx context.Context, e *env, a Arm, round int, countOnly bool, prog
 		rr.Err, rr.StartFailed = err.Error(), true
 		return rr
 	}
-	if in.gw != nil {
-		rr.Window.Successes++ // the probe
-	}
+	rr.Window.Successes += int64(len(in.gws)) // each node's probe
 	err = runPhases(ctx, e, in, rr, countOnly, progress)
 	if err != nil {
 		rr.Err = err.Error()
@@ -66,6 +67,9 @@ func measure(ctx context.Context, e *env, a Arm, round int, countOnly bool, prog
 func runPhases(ctx context.Context, e *env, in *instance, rr *roundResult, countOnly bool, progress io.Writer) error {
 	o := e.opts
 	client := load.NewClient(o.Timeout)
+	if len(in.hosts) > 1 {
+		client.Transport = load.RoundRobin(client.Transport, in.hosts...)
+	}
 	defer client.CloseIdleConnections()
 	chat := target(in, chatBody(o.Model, false))
 
@@ -77,14 +81,14 @@ func runPhases(ctx context.Context, e *env, in *instance, rr *roundResult, count
 		rr.Window.Successes += r.OK
 	}
 	metrics := false
-	if in.gw != nil && in.arm.metrics() {
-		if err := in.gw.ResetMetrics(ctx); err != nil {
+	if len(in.gws) > 0 && in.arm.metrics() {
+		if err := resetMetrics(ctx, in.gws); err != nil {
 			rr.Notes = append(rr.Notes, err.Error())
 		} else {
 			metrics = true
 		}
 	}
-	cpu0, cpuErr := cpuTime(in.pid)
+	cpu0, cpuErr := cpuTime(in.pids)
 	for _, rate := range o.Rates {
 		r, err := load.OpenLoop(ctx, client, chat, rate, o.StepDur)
 		if err != nil {
@@ -99,23 +103,23 @@ func runPhases(ctx context.Context, e *env, in *instance, rr *roundResult, count
 		return err
 	}
 	if cpuErr == nil {
-		if cpu1, err := cpuTime(in.pid); err == nil {
+		if cpu1, err := cpuTime(in.pids); err == nil {
 			us := (cpu1 - cpu0).Microseconds()
 			rr.Window.CPUMicros = &us
 		}
 	}
 	if metrics {
-		if m, err := in.gw.ReadMetrics(ctx); err != nil {
+		if n, err := dbStatements(ctx, in.gws); err != nil {
 			rr.Notes = append(rr.Notes, err.Error())
 		} else {
-			rr.Window.DBStatements = &m.DBQueryCount
+			rr.Window.DBStatements = &n
 		}
 	}
 	if countOnly {
 		return nil
 	}
 
-	cpu0, cpuErr = cpuTime(in.pid)
+	cpu0, cpuErr = cpuTime(in.pids)
 	sw, err := load.RunSweep(ctx, client, chat, o.Levels, o.SweepDur, o.P99Bound)
 	rr.Sweep = sw
 	for _, l := range sw.Levels {
@@ -123,7 +127,7 @@ func runPhases(ctx context.Context, e *env, in *instance, rr *roundResult, count
 		rr.Window.SweepRequests += l.Result.Requests
 	}
 	if cpuErr == nil {
-		if cpu1, err := cpuTime(in.pid); err == nil {
+		if cpu1, err := cpuTime(in.pids); err == nil {
 			us := (cpu1 - cpu0).Microseconds()
 			rr.Window.SweepCPUMicros = &us
 		}
@@ -142,34 +146,75 @@ func runPhases(ctx context.Context, e *env, in *instance, rr *roundResult, count
 		return fmt.Errorf("streams: %w", err)
 	}
 	fmt.Fprintf(progress, "  %-2s streams   ok %6d  err %4d  ttft p99 %6.0fµs  gap p50 %6.0fµs\n", in.arm.Name, st.OK, st.Errors, st.TTFT.P99, st.Gap.P50)
-	if in.pid != 0 {
-		if rss, err := procstat.PeakRSS(in.pid); err == nil {
-			rr.Window.PeakRSS = &rss
+	if rss, err := peakRSS(in.pids); err == nil {
+		rr.Window.PeakRSS = &rss
+	}
+	return nil
+}
+
+// stopArm ends the arm's processes and, for a gateway, reads its ledger
+// once every node has exited (a node's last batch is flushed on SIGTERM).
+func stopArm(e *env, in *instance, rr *roundResult) {
+	if in.proxy != nil {
+		in.proxy.stop(5 * time.Second)
+		return
+	}
+	if len(in.gws) == 0 {
+		return
+	}
+	for i, gw := range in.gws {
+		ex, err := gw.Stop(e.opts.StopTimeout)
+		rr.Exits = append(rr.Exits, ex)
+		if err != nil {
+			rr.Notes = append(rr.Notes, fmt.Sprintf("node %d: %v", i+1, err))
+		}
+		if ex.Code != 0 {
+			rr.Notes = append(rr.Notes, fmt.Sprintf("node %d: gateway exit status %d %s: %s", i+1, ex.Code, ex.Signal, gw.LogTail(512)))
+		}
+	}
+	// The ledger read and the clean-up run even when the run was
+	// interrupted: a schema must not be left behind.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var l gateway.Ledger
+	var err error
+	if in.shared != nil {
+		rr.Schema = in.shared.Schema
+		l, err = in.shared.ReadLedger(ctx)
+		if relErr := releaseShared(ctx, e, in.shared); relErr != nil {
+			rr.Notes = append(rr.Notes, relErr.Error())
+		}
+	} else {
+		l, err = gateway.ReadLedger(in.gws[0].DBPath)
+	}
+	if err != nil {
+		rr.Notes = append(rr.Notes, err.Error())
+	} else {
+		rr.Ledger = &l
+	}
+}
+
+// resetMetrics restarts the metrics window of every node.
+func resetMetrics(ctx context.Context, gws []*gateway.Process) error {
+	for _, gw := range gws {
+		if err := gw.ResetMetrics(ctx); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
-// stopArm ends the arm's process and, for a gateway, reads its ledger.
-func stopArm(e *env, in *instance, rr *roundResult) {
-	switch {
-	case in.proxy != nil:
-		in.proxy.stop(5 * time.Second)
-	case in.gw != nil:
-		ex, err := in.gw.Stop(e.opts.StopTimeout)
-		rr.Exit = &ex
+// dbStatements is the statements of every node since the reset.
+func dbStatements(ctx context.Context, gws []*gateway.Process) (int64, error) {
+	var n int64
+	for _, gw := range gws {
+		m, err := gw.ReadMetrics(ctx)
 		if err != nil {
-			rr.Notes = append(rr.Notes, err.Error())
+			return 0, err
 		}
-		if ex.Code != 0 {
-			rr.Notes = append(rr.Notes, fmt.Sprintf("gateway exit status %d %s: %s", ex.Code, ex.Signal, in.gw.LogTail(512)))
-		}
-		if l, err := gateway.ReadLedger(in.gw.DBPath); err != nil {
-			rr.Notes = append(rr.Notes, err.Error())
-		} else {
-			rr.Ledger = &l
-		}
+		n += m.DBQueryCount
 	}
+	return n, nil
 }
 
 func target(in *instance, body []byte) load.Target {
@@ -182,11 +227,37 @@ func target(in *instance, body []byte) load.Target {
 
 var errNoProcess = errors.New("no process to measure")
 
-func cpuTime(pid int) (time.Duration, error) {
-	if pid == 0 {
+// cpuTime is the CPU time of the arm's processes together: what the
+// requests cost the machine, however many nodes served them.
+func cpuTime(pids []int) (time.Duration, error) {
+	if len(pids) == 0 {
 		return 0, errNoProcess
 	}
-	return procstat.CPUTime(pid)
+	var sum time.Duration
+	for _, pid := range pids {
+		d, err := procstat.CPUTime(pid)
+		if err != nil {
+			return 0, err
+		}
+		sum += d
+	}
+	return sum, nil
+}
+
+// peakRSS is the arm's processes' peak resident memory, summed.
+func peakRSS(pids []int) (int64, error) {
+	if len(pids) == 0 {
+		return 0, errNoProcess
+	}
+	var sum int64
+	for _, pid := range pids {
+		n, err := procstat.PeakRSS(pid)
+		if err != nil {
+			return 0, err
+		}
+		sum += n
+	}
+	return sum, nil
 }
 
 // settle is the idle wait before CPU and statements are read: the full

@@ -1,7 +1,9 @@
 // Package gateway runs the one-api gateway as a real process for the
-// benchmark: build it, start it on a fresh SQLite file, set it up through the
-// admin API (a channel pointing at the mock and an unlimited token), stop it
-// with SIGTERM, and read what it wrote to its database afterwards.
+// benchmark: build it, start it on a fresh SQLite file (or, with Shared, one
+// or more nodes on a fresh PostgreSQL schema and Redis key prefix), set it
+// up through the admin API (a channel pointing at the mock and an unlimited
+// token), stop it with SIGTERM, and read what it wrote to its database
+// afterwards.
 //
 // Everything it assumes about the gateway is the contract in
 // shared/spec/compat.md (admin API, envelope, env names); this file is the one
@@ -34,6 +36,10 @@ type Config struct {
 	Env []string // arm settings, KEY=VALUE; they win over the defaults
 	// Pin is a taskset CPU list ("0"); empty runs the process unpinned.
 	Pin string
+	// AdminToken is the root access token to use; empty makes a new one.
+	// A second node on a database the first already set up passes the
+	// first's: only a master bootstraps the root user.
+	AdminToken string
 }
 
 // Process is a started, set-up gateway.
@@ -85,16 +91,19 @@ func FreePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-// Start launches the gateway on a fresh database in cfg.Dir and waits until
-// GET /api/status answers.
+// Start launches the gateway and waits until GET /api/status answers. Its
+// database is a fresh SQLite file in cfg.Dir unless cfg.Env names another
+// (SQL_DSN, see Shared).
 func Start(ctx context.Context, cfg Config) (*Process, error) {
 	port, err := FreePort()
 	if err != nil {
 		return nil, err
 	}
-	token, err := randomHex(16)
-	if err != nil {
-		return nil, err
+	token := cfg.AdminToken
+	if token == "" {
+		if token, err = randomHex(16); err != nil {
+			return nil, err
+		}
 	}
 	password, err := randomHex(8)
 	if err != nil {

@@ -42,17 +42,20 @@ func TestLifecycleAgainstFake(t *testing.T) {
 	tests := []struct {
 		name        string
 		env         []string
+		adminToken  string
 		requests    int
 		wantLogs    int64
 		wantMetrics bool
 	}{
-		{"clean", []string{"METRICS_ENABLED=true"}, 5, 6, true}, // 5 + the probe
-		{"drops logs, metrics off", []string{"METRICS_ENABLED=false", "FAKEGW_DROP_LOGS=2"}, 3, 2, false},
+		{"clean", []string{"METRICS_ENABLED=true"}, "", 5, 6, true}, // 5 + the probe
+		{"drops logs, metrics off", []string{"METRICS_ENABLED=false", "FAKEGW_DROP_LOGS=2"}, "", 3, 2, false},
+		// A second node reuses the first's root token.
+		{"given admin token", []string{"METRICS_ENABLED=true"}, "rootofnodeone", 1, 2, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx := context.Background()
-			p, err := Start(ctx, Config{Bin: bin, Dir: t.TempDir(), Env: tt.env})
+			p, err := Start(ctx, Config{Bin: bin, Dir: t.TempDir(), Env: tt.env, AdminToken: tt.adminToken})
 			if err != nil {
 				t.Fatalf("Start: %v", err)
 			}
@@ -62,6 +65,9 @@ func TestLifecycleAgainstFake(t *testing.T) {
 					p.Kill()
 				}
 			}()
+			if tt.adminToken != "" && p.AdminToken != tt.adminToken {
+				t.Errorf("admin token = %q, want %q", p.AdminToken, tt.adminToken)
+			}
 			if err := p.Setup(ctx, up.URL, "gpt-3.5-turbo"); err != nil {
 				t.Fatalf("Setup: %v", err)
 			}
