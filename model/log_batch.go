@@ -52,6 +52,12 @@ type LogBatcher struct {
 	// stop cancels a write that hangs past Close's deadline.
 	stopCtx context.Context
 	stop    context.CancelFunc
+	// writeCtx is the context of the writer's inserts: stopCtx, except on
+	// SQLite, where go-sqlite3 runs each step of a cancellable statement on
+	// a goroutine of its own (one per RETURNING row here: a sixth of a
+	// batch's cost), and a write waits at most SQLITE_BUSY_TIMEOUT for its
+	// turn anyway, so Close is not held up for long.
+	writeCtx context.Context
 
 	// mu makes "check closed, then enqueue" atomic against Close: Records
 	// hold it shared while enqueueing, Close takes it exclusively to set
@@ -97,12 +103,16 @@ func NewLogBatcher(db *gorm.DB, cfg common.LogBatchConfig, opts ...WorkerOption)
 		interval = 5 * time.Second
 	}
 	stopCtx, stop := context.WithCancel(context.Background())
+	writeCtx := stopCtx
+	if db.Dialector.Name() == "sqlite" {
+		writeCtx = context.WithoutCancel(stopCtx)
+	}
 	return &LogBatcher{
 		db: db, size: size, interval: interval, clock: o.clock, onFlush: o.onFlush,
 		full:  db.Session(&gorm.Session{PrepareStmt: true, SkipDefaultTransaction: true}),
 		queue: make(chan *Log, queue),
 		abort: make(chan struct{}), drain: make(chan struct{}), done: make(chan struct{}),
-		stopCtx: stopCtx, stop: stop,
+		stopCtx: stopCtx, stop: stop, writeCtx: writeCtx,
 	}
 }
 
@@ -238,7 +248,7 @@ func (b *LogBatcher) write(batch []*Log) ([]*Log, bool) {
 		n := min(len(batch), b.size)
 		backoff := logRetryBase
 		for {
-			err := b.insert(b.stopCtx, batch[:n])
+			err := b.insert(b.writeCtx, batch[:n])
 			if err == nil {
 				break
 			}

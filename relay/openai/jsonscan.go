@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/bits"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -126,18 +127,11 @@ func skipDigits(b []byte, i int) int {
 // at b[i] and whether it contains escapes (then its bytes are not its value).
 func skipString(b []byte, i int) (end int, escaped bool, err error) {
 	i++ // opening quote
-	for i < len(b) {
-		// Most of a string is plain bytes: step over eight at a time while
-		// none of them needs a look (a response's content is most of what
-		// ExtractUsage scans).
-		for i+8 <= len(b) && !hasStringSpecial(binary.LittleEndian.Uint64(b[i:])) {
-			i += 8
+	for {
+		if i = nextStringSpecial(b, i); i >= len(b) {
+			return i, escaped, errAt(b, i, "")
 		}
-		if i >= len(b) {
-			break
-		}
-		c := b[i]
-		switch {
+		switch c := b[i]; {
 		case c == '"':
 			return i + 1, escaped, nil
 		case c == '\\':
@@ -159,28 +153,44 @@ func skipString(b []byte, i int) (end int, escaped bool, err error) {
 			default:
 				return i, escaped, errAt(b, i, "in string escape")
 			}
-		case c < 0x20:
+		default: // a control character
 			return i, escaped, errAt(b, i, "in string literal")
-		default:
-			i++
 		}
 	}
-	return i, escaped, errAt(b, i, "")
 }
+
+// nextStringSpecial returns the index of the first quote, backslash or
+// control character at or after b[i], or len(b). Plain bytes, most of a
+// string (a response's content is most of what ExtractUsage scans), are
+// stepped over eight at a time.
+func nextStringSpecial(b []byte, i int) int {
+	for ; i+8 <= len(b); i += 8 {
+		if m := stringSpecials(binary.LittleEndian.Uint64(b[i:])); m != 0 {
+			return i + bits.TrailingZeros64(m)/8
+		}
+	}
+	for i < len(b) && !isStringSpecial(b[i]) {
+		i++
+	}
+	return i
+}
+
+func isStringSpecial(c byte) bool { return c == '"' || c == '\\' || c < 0x20 }
 
 const (
 	lowBits  = 0x0101010101010101
 	highBits = 0x8080808080808080
 )
 
-// hasStringSpecial reports whether one of the eight bytes of w is a quote,
-// a backslash or a control character (below 0x20). Each test is the exact
-// "has a zero byte" / "has a byte less than n" bit trick: it can flag a byte
-// after a real hit, never a word without one.
-func hasStringSpecial(w uint64) bool {
+// stringSpecials flags, in the high bit of each byte, the bytes of the
+// little-endian word w that are a quote, a backslash or a control character
+// (below 0x20). Each test is the "has a zero byte" / "has a byte less than
+// n" bit trick: the lowest flag is always a real one (a borrow can only flag
+// bytes above a real hit), and a word without one has no flag at all.
+func stringSpecials(w uint64) uint64 {
 	q := w ^ (lowBits * '"')
 	bs := w ^ (lowBits * '\\')
-	return ((q-lowBits)&^q|(bs-lowBits)&^bs|(w-lowBits*0x20)&^w)&highBits != 0
+	return ((q-lowBits)&^q | (bs-lowBits)&^bs | (w-lowBits*0x20)&^w) & highBits
 }
 
 func isHex(c byte) bool {

@@ -3,26 +3,45 @@ package openai
 import (
 	"encoding/binary"
 	"encoding/json"
+	"math/bits"
 	"strings"
 	"testing"
 )
 
-// TestHasStringSpecial checks the word test against the byte test for every
-// byte value at every position of a word, on backgrounds that border the
-// special ranges.
-func TestHasStringSpecial(t *testing.T) {
-	special := func(c byte) bool { return c == '"' || c == '\\' || c < 0x20 }
+// TestStringSpecials checks the word test against the byte test: whether a
+// word has a special byte and where the first one is, for every byte value
+// at every position, on backgrounds next to the special ranges, and with a
+// second special byte above the first (where a borrow could mislead).
+func TestStringSpecials(t *testing.T) {
+	first := func(w [8]byte) int {
+		for i, c := range w {
+			if isStringSpecial(c) {
+				return i
+			}
+		}
+		return -1
+	}
 	for _, bg := range []byte{'a', ' ', '!', '#', '[', ']', 0x7f, 0x80, 0xa2, 0xdc, 0xff} {
-		for pos := 0; pos < 8; pos++ {
-			for v := 0; v < 256; v++ {
-				var w [8]byte
-				for i := range w {
-					w[i] = bg
-				}
-				w[pos] = byte(v)
-				want := special(bg) || special(byte(v))
-				if got := hasStringSpecial(binary.LittleEndian.Uint64(w[:])); got != want {
-					t.Fatalf("hasStringSpecial(%q) = %v, want %v", w, got, want)
+		for _, above := range []int{-1, '"', '\\', 0x00, 0x1f} {
+			for pos := 0; pos < 8; pos++ {
+				for v := 0; v < 256; v++ {
+					var w [8]byte
+					for i := range w {
+						w[i] = bg
+					}
+					w[pos] = byte(v)
+					if above >= 0 && pos < 7 {
+						w[7] = byte(above)
+					}
+					want := first(w)
+					m := stringSpecials(binary.LittleEndian.Uint64(w[:]))
+					got := -1
+					if m != 0 {
+						got = bits.TrailingZeros64(m) / 8
+					}
+					if got != want {
+						t.Fatalf("first special of %q = %d, want %d", w, got, want)
+					}
 				}
 			}
 		}
