@@ -76,6 +76,17 @@ type TokenDelta struct {
 	UsedQuota   int64
 }
 
+func (d *UserDelta) add(o UserDelta) {
+	d.Quota += o.Quota
+	d.UsedQuota += o.UsedQuota
+	d.RequestCount += o.RequestCount
+}
+
+func (d *TokenDelta) add(o TokenDelta) {
+	d.RemainQuota += o.RemainQuota
+	d.UsedQuota += o.UsedQuota
+}
+
 type userAccount struct {
 	loaded  bool
 	balance int64 // quota as the database will hold it once everything is flushed
@@ -316,10 +327,7 @@ func (l *BatchLedger) Pending(userID int) UserDelta {
 		d = u.pending
 	}
 	if l.inflight != nil {
-		f := l.inflight.users[userID]
-		d.Quota += f.Quota
-		d.UsedQuota += f.UsedQuota
-		d.RequestCount += f.RequestCount
+		d.add(l.inflight.users[userID])
 	}
 	return d
 }
@@ -333,9 +341,7 @@ func (l *BatchLedger) PendingToken(tokenID int) TokenDelta {
 		d = t.pending
 	}
 	if l.inflight != nil {
-		f := l.inflight.tokens[tokenID]
-		d.RemainQuota += f.RemainQuota
-		d.UsedQuota += f.UsedQuota
+		d.add(l.inflight.tokens[tokenID])
 	}
 	return d
 }

@@ -128,15 +128,10 @@ func (l *BatchLedger) takeLocked() *quotaBatch {
 // mergeLocked puts a failed batch back; movements made meanwhile add up.
 func (l *BatchLedger) mergeLocked(b *quotaBatch) {
 	for id, d := range b.users {
-		p := &l.user(id).pending
-		p.Quota += d.Quota
-		p.UsedQuota += d.UsedQuota
-		p.RequestCount += d.RequestCount
+		l.user(id).pending.add(d)
 	}
 	for id, d := range b.tokens {
-		p := &l.token(id).pending
-		p.RemainQuota += d.RemainQuota
-		p.UsedQuota += d.UsedQuota
+		l.token(id).pending.add(d)
 	}
 	for id, q := range b.channels {
 		l.channels[id] += q

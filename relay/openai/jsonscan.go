@@ -247,17 +247,9 @@ func eachMember(b []byte, i, depth int, fn func(b []byte, m member) error) (int,
 				return i, err
 			}
 		}
-		i = skipWS(b, i)
-		if i >= len(b) {
-			return i, errAt(b, i, "")
-		}
-		switch b[i] {
-		case ',':
-			i = skipWS(b, i+1)
-		case '}':
-			return i + 1, nil
-		default:
-			return i, errAt(b, i, "after object member")
+		var done bool
+		if i, done, err = nextItem(b, i, '}', "after object member"); err != nil || done {
+			return i, err
 		}
 	}
 }
@@ -286,19 +278,27 @@ func eachElement(b []byte, i, depth int, fn func(b []byte, start, end int) error
 				return i, err
 			}
 		}
-		i = skipWS(b, i)
-		if i >= len(b) {
-			return i, errAt(b, i, "")
-		}
-		switch b[i] {
-		case ',':
-			i = skipWS(b, i+1)
-		case ']':
-			return i + 1, nil
-		default:
-			return i, errAt(b, i, "after array element")
+		var done bool
+		if i, done, err = nextItem(b, i, ']', "after array element"); err != nil || done {
+			return i, err
 		}
 	}
+}
+
+// nextItem consumes what follows an object member or array element: a comma
+// (i becomes the next item's start) or the closing byte (done, i just past it).
+func nextItem(b []byte, i int, closing byte, what string) (next int, done bool, err error) {
+	i = skipWS(b, i)
+	if i >= len(b) {
+		return i, false, errAt(b, i, "")
+	}
+	switch b[i] {
+	case ',':
+		return skipWS(b, i+1), false, nil
+	case closing:
+		return i + 1, true, nil
+	}
+	return i, false, errAt(b, i, what)
 }
 
 // topLevel walks the members of a body that must be exactly one JSON object.
