@@ -70,7 +70,12 @@ func (a *API) managedUser(c *gin.Context) (*model.User, error) {
 	if err != nil {
 		return nil, err
 	}
-	u, err := a.Store.GetUser(c.Request.Context(), id)
+	return outranked(c, func(ctx context.Context) (*model.User, error) { return a.Store.GetUser(ctx, id) })
+}
+
+// outranked loads a user and checks the caller outranks it.
+func outranked(c *gin.Context, load func(context.Context) (*model.User, error)) (*model.User, error) {
+	u, err := load(c.Request.Context())
 	if err != nil {
 		return nil, err
 	}
@@ -148,12 +153,8 @@ func (a *API) UpdateUser(c *gin.Context) {
 		return
 	}
 	ctx := c.Request.Context()
-	u, err := a.Store.GetUser(ctx, req.ID)
+	u, err := outranked(c, func(ctx context.Context) (*model.User, error) { return a.Store.GetUser(ctx, req.ID) })
 	if err != nil {
-		fail(c, err)
-		return
-	}
-	if err := checkOutranks(c, u); err != nil {
 		fail(c, err)
 		return
 	}
@@ -270,12 +271,8 @@ func (a *API) ManageUser(c *gin.Context) {
 		return
 	}
 	ctx := c.Request.Context()
-	u, err := a.Store.GetUserByUsername(ctx, req.Username)
+	u, err := outranked(c, func(ctx context.Context) (*model.User, error) { return a.Store.GetUserByUsername(ctx, req.Username) })
 	if err != nil {
-		fail(c, err)
-		return
-	}
-	if err := checkOutranks(c, u); err != nil {
 		fail(c, err)
 		return
 	}
