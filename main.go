@@ -235,6 +235,7 @@ func serve(ctx context.Context, cfg *common.Config, stdout io.Writer) (err error
 		ChannelsChanged: node.ChannelsChanged(rl.Reload), RedisStatus: node.Status,
 		ChannelTest: (&controller.ChannelProbe{Store: store, Relay: rl}).Test,
 		Version:     Version, NodeType: cfg.NodeType, StartTime: time.Now().Unix(),
+		ConsumeLogsOff: !cfg.LogBatch.ConsumeEnabled,
 	}
 	mw := router.NewAPIMiddleware(cfg, store)
 	engine := router.New(router.Deps{

@@ -40,6 +40,10 @@ type API struct {
 	// relay); nil leaves the route out.
 	ChannelTest gin.HandlerFunc
 
+	// ConsumeLogsOff is LOG_CONSUME_ENABLED=false: no consume log is
+	// written, whatever the LogConsumeEnabled option says.
+	ConsumeLogsOff bool
+
 	// BcryptCost is the cost of new password hashes; 0 = bcrypt.DefaultCost.
 	BcryptCost int
 

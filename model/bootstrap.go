@@ -8,6 +8,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 
 	"one-api/common"
 )
@@ -24,8 +25,9 @@ type RootCredentials struct {
 }
 
 // BootstrapRoot creates the root user when the users table is empty, from the
-// INITIAL_ROOT_* values or with strong random ones. It returns nil, nil when
-// users already exist.
+// INITIAL_ROOT_* values or with strong random ones, and turns
+// self-registration off (option RegisterEnabled) unless an option says
+// otherwise. It returns nil, nil when users already exist.
 func (s *Store) BootstrapRoot(ctx context.Context, password, accessToken, tokenKey string) (*RootCredentials, error) {
 	var n int64
 	if err := s.DB.WithContext(ctx).Model(&User{}).Count(&n).Error; err != nil {
@@ -58,6 +60,13 @@ func (s *Store) BootstrapRoot(ctx context.Context, password, accessToken, tokenK
 	err = s.DB.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if err := tx.Create(root).Error; err != nil {
 			return fmt.Errorf("create root user: %w", err)
+		}
+		// A database we create starts closed to self-registration (one-api
+		// starts open); a one-api database, which always has its root,
+		// keeps whatever its options say.
+		if err := tx.Clauses(clause.OnConflict{DoNothing: true}).
+			Create(&Option{Key: "RegisterEnabled", Value: "false"}).Error; err != nil {
+			return fmt.Errorf("turn registration off: %w", err)
 		}
 		if creds.TokenKey == "" {
 			return nil

@@ -16,4 +16,7 @@ type Redemption struct {
 	Quota        int64  `json:"quota" gorm:"default:100"`
 	CreatedTime  int64  `json:"created_time"`
 	RedeemedTime int64  `json:"redeemed_time"`
+	// Count is one-api's request-only field (how many codes to create); it
+	// is in every answer, as 0, as one-api sends it.
+	Count int `json:"count" gorm:"-:all"`
 }

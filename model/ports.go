@@ -82,10 +82,14 @@ type LogSink interface {
 // Apply runs an absolute write to quota columns (quota = ?, remain_quota = ?)
 // on tx, ordered after every movement made before it; a relative write
 // (quota = quota + ?) may go straight to the database and is followed by
-// Forget / ForgetToken. The Pending* amounts are what the database rows do
+// Forget / ForgetToken, or run through Credit, which also moves the live
+// balance (quota_credit.go). The Pending* amounts are what the database rows do
 // not hold yet; readers add them to what they read.
 type QuotaAdmin interface {
 	Apply(ctx context.Context, write func(tx *gorm.DB) error) error
+	// Credit runs write, which adds to userID's quota relatively and
+	// returns how much (0: nothing), in one transaction.
+	Credit(ctx context.Context, userID int, write func(tx *gorm.DB) (int64, error)) error
 	Pending(userID int) UserDelta
 	PendingToken(tokenID int) TokenDelta
 	PendingChannel(channelID int) int64

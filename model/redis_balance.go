@@ -298,7 +298,7 @@ func (l *RedisLedger) PendingToken(tokenID int) TokenDelta { return l.batch.Pend
 func (l *RedisLedger) PendingChannel(channelID int) int64 { return l.batch.PendingChannel(channelID) }
 
 // Forget implements QuotaAdmin. The shared counter already holds every
-// movement, relative admin writes included (they go through Apply too), so
+// movement, admin writes included (they go through Apply or Credit), so
 // only the local fallback balance is dropped.
 func (l *RedisLedger) Forget(userID int) { l.batch.Forget(userID) }
 

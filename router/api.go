@@ -16,7 +16,7 @@ type APIMiddleware struct {
 	Sessions      gin.HandlerFunc // cookie sessions, before Auth and login
 	Auth          *middleware.Auth
 	GlobalLimit   gin.HandlerFunc // every /api route, per client IP
-	CriticalLimit gin.HandlerFunc // login and access-token rotation, per client IP
+	CriticalLimit gin.HandlerFunc // login, registration, redeem and access-token rotation, per client IP
 }
 
 // NewAPIMiddleware builds the admin API middleware from the configuration.
@@ -56,9 +56,22 @@ func RegisterAPI(e *gin.Engine, api *controller.API, mw APIMiddleware) APIGroups
 	Handle(g.Public, get, "/status", api.Status)
 	Handle(g.Public, post, "/user/login", then(critical, api.Login)...)
 	Handle(g.Public, get, "/user/logout", api.Logout)
+	Handle(g.Public, post, "/user/register", then(critical, api.Register)...)
+	Handle(g.Public, get, "/notice", api.Notice)
+	Handle(g.Public, get, "/about", api.About)
+	Handle(g.Public, get, "/home_page_content", api.HomePageContent)
 
 	Handle(g.User, get, "/user/self", api.Self)
 	Handle(g.User, get, "/user/token", then(critical, api.RotateAccessToken)...)
+	Handle(g.User, put, "/user/self", api.UpdateSelf)
+	Handle(g.User, del, "/user/self", api.DeleteSelf)
+	Handle(g.User, get, "/user/aff", api.AffCode)
+	Handle(g.User, get, "/user/available_models", api.AvailableModels)
+	Handle(g.User, get, "/user/dashboard", api.Dashboard)
+	Handle(g.User, post, "/user/topup", then(critical, api.Redeem)...)
+	Handle(g.User, get, "/models", api.Models)
+	Handle(g.Admin, post, "/topup", api.AdminTopUp)
+	Handle(g.Admin, get, "/group/", api.Groups)
 	Handle(g.Admin, get, "/user/", api.ListUsers)
 	Handle(g.Admin, get, "/user/search", api.SearchUsers)
 	Handle(g.Admin, get, "/user/:id", api.GetUser)
@@ -68,12 +81,14 @@ func RegisterAPI(e *gin.Engine, api *controller.API, mw APIMiddleware) APIGroups
 	Handle(g.Admin, post, "/user/manage", api.ManageUser)
 
 	Handle(g.User, get, "/token/", api.ListTokens)
+	Handle(g.User, get, "/token/search", api.SearchTokens)
 	Handle(g.User, get, "/token/:id", api.GetToken)
 	Handle(g.User, post, "/token/", api.CreateToken)
 	Handle(g.User, put, "/token/", api.UpdateToken)
 	Handle(g.User, del, "/token/:id", api.DeleteToken)
 
 	Handle(g.Admin, get, "/channel/", api.ListChannels)
+	Handle(g.Admin, get, "/channel/search", api.SearchChannels)
 	Handle(g.Admin, get, "/channel/:id", api.GetChannel)
 	Handle(g.Admin, post, "/channel/", api.CreateChannel)
 	Handle(g.Admin, put, "/channel/", api.UpdateChannel)
@@ -87,6 +102,15 @@ func RegisterAPI(e *gin.Engine, api *controller.API, mw APIMiddleware) APIGroups
 	Handle(g.Admin, get, "/log/stat", api.LogStat)
 	Handle(g.User, get, "/log/self", api.ListSelfLogs)
 	Handle(g.User, get, "/log/self/stat", api.SelfLogStat)
+	Handle(g.Admin, get, "/log/search", api.SearchLogs)
+	Handle(g.User, get, "/log/self/search", api.SearchSelfLogs)
+
+	Handle(g.Admin, get, "/redemption/", api.ListRedemptions)
+	Handle(g.Admin, get, "/redemption/search", api.SearchRedemptions)
+	Handle(g.Admin, get, "/redemption/:id", api.GetRedemption)
+	Handle(g.Admin, post, "/redemption/", api.CreateRedemptions)
+	Handle(g.Admin, put, "/redemption/", api.UpdateRedemption)
+	Handle(g.Admin, del, "/redemption/:id", api.DeleteRedemption)
 
 	// The effective database settings (controller/metrics_db.go); the other
 	// metrics routes are RegisterMetrics'.
