@@ -84,24 +84,31 @@ func newEnv(t *testing.T, opts ...func(*envOptions)) *testEnv {
 	if !o.noRoot {
 		e.rootID = e.addUser("root", rootPassword, rootToken, model.RoleRoot)
 	}
+	e.build(ctx)
+	return e
+}
+
+// build loads the options and assembles the admin API on e's store; a
+// second environment built on the same database is a second node.
+func (e *testEnv) build(ctx context.Context) {
+	e.t.Helper()
 	var err error
-	if e.options, err = model.NewOptionStore(ctx, store); err != nil {
-		t.Fatalf("options: %v", err)
+	if e.options, err = model.NewOptionStore(ctx, e.store); err != nil {
+		e.t.Fatalf("options: %v", err)
 	}
 	api := &controller.API{
-		Store: store, Options: e.options, Invalidator: e.inv, Quota: e.quota,
+		Store: e.store, Options: e.options, Invalidator: e.inv, Quota: e.quota,
 		ChannelsChanged: func(context.Context) error { e.rebuilds.Add(1); return nil },
 		BcryptCost:      bcrypt.MinCost, Version: "v-test", NodeType: "master", StartTime: 1700000000,
 	}
-	mw := router.NewAPIMiddleware(cfg, store)
+	mw := router.NewAPIMiddleware(e.cfg, e.store)
 	e.engine = router.New(router.Deps{
 		GinMode: gin.TestMode,
 		Global: []gin.HandlerFunc{
-			middleware.AssignRequestID(), middleware.Recover(), middleware.BodyLimit(cfg.MaxRequestBodyBytes),
+			middleware.AssignRequestID(), middleware.Recover(), middleware.BodyLimit(e.cfg.MaxRequestBodyBytes),
 		},
 		Register: []func(*gin.Engine){func(r *gin.Engine) { router.RegisterAPI(r, api, mw) }},
 	})
-	return e
 }
 
 // defaultConfig is the configuration with no environment set.
