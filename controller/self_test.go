@@ -250,8 +250,8 @@ func testDashboard(t *testing.T, dialect string) {
 		{UserID: bob, CreatedAt: at(0) + 60, Type: model.LogConsume, ModelName: "gpt-4o", Quota: 20, PromptTokens: 7, CompletionTokens: 2},
 		{UserID: bob, CreatedAt: at(0), Type: model.LogConsume, ModelName: "o3", Quota: 5},
 		{UserID: bob, CreatedAt: at(29), Type: model.LogConsume, ModelName: "gpt-4o", Quota: 1},
-		{UserID: bob, CreatedAt: at(30), Type: model.LogConsume, ModelName: "gpt-4o", Quota: 1000}, // too old
-		{UserID: bob, CreatedAt: at(0), Type: model.LogTopUp, Quota: 500},                          // not usage
+		{UserID: bob, CreatedAt: at(30), Type: model.LogConsume, ModelName: "gpt-4o", Quota: 1000},  // too old
+		{UserID: bob, CreatedAt: at(0), Type: model.LogTopUp, Quota: 500},                           // not usage
 		{UserID: other, CreatedAt: at(0), Type: model.LogConsume, ModelName: "gpt-4o", Quota: 3000}, // not bob's
 	} {
 		if err := e.store.InsertLog(ctx, &l); err != nil {
