@@ -64,6 +64,9 @@ func (a *API) Register(c *gin.Context) {
 		// Honouring the operator's gate: we cannot verify mail.
 		fail(c, Errorf("registration requires email verification, which this gateway does not serve"))
 		return
+	case optionBool(opts, "TurnstileCheckEnabled", false):
+		fail(c, Errorf("registration requires a Turnstile check, which this gateway does not serve"))
+		return
 	}
 	var req registerRequest
 	if err := bindStrict(c, &req); err != nil {

@@ -134,6 +134,11 @@ func testRegister(t *testing.T, dialect string) {
 	if msg := e.refused(request{method: "POST", path: "/api/user/register", body: map[string]string{"username": "erin", "password": "erin-password"}}); !strings.Contains(msg, "email verification") {
 		t.Errorf("EmailVerificationEnabled=true: %q", msg)
 	}
+	set("EmailVerificationEnabled", "false")
+	set("TurnstileCheckEnabled", "true")
+	if msg := e.refused(request{method: "POST", path: "/api/user/register", body: map[string]string{"username": "erin", "password": "erin-password"}}); !strings.Contains(msg, "Turnstile") {
+		t.Errorf("TurnstileCheckEnabled=true: %q", msg)
+	}
 }
 
 // A one-api database (users, no RegisterEnabled row) keeps one-api's
