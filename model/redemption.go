@@ -156,11 +156,11 @@ func (s *Store) RedeemTx(tx *gorm.DB, key string, userID int, now int64) (*Redem
 	}
 	if res.RowsAffected == 0 {
 		// Another redeem (or a disable) committed first.
-		now, err := s.redemptionByKey(tx, key)
+		cur, err := s.redemptionByKey(tx, key)
 		if err != nil {
 			return nil, err
 		}
-		if err := redeemable(now); err != nil {
+		if err := redeemable(cur); err != nil {
 			return nil, err
 		}
 		return nil, ErrRedemptionUsed
