@@ -1,11 +1,26 @@
 package controller
 
 import (
+	"fmt"
+
 	"github.com/gin-gonic/gin"
 )
 
 // The search routes take ?keyword= with one-api's semantics (see
 // model/search.go) and one-api's paging (?p=, ?page_size=).
+
+// maxKeyword bounds a search keyword; longer ones cannot match any column
+// they are compared with.
+const maxKeyword = 256
+
+// keyword reads ?keyword= for the search routes.
+func keyword(c *gin.Context) (string, error) {
+	kw := c.Query("keyword")
+	if len(kw) > maxKeyword {
+		return "", Errorf(fmt.Sprintf("keyword must be at most %d bytes", maxKeyword))
+	}
+	return kw, nil
+}
 
 // SearchTokens is GET /api/token/search: the caller's tokens whose name
 // starts with keyword.

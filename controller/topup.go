@@ -16,19 +16,6 @@ import (
 	"one-api/model"
 )
 
-// maxKeyword bounds a search keyword; longer ones cannot match any column
-// they are compared with.
-const maxKeyword = 256
-
-// keyword reads ?keyword= for the search routes.
-func keyword(c *gin.Context) (string, error) {
-	kw := c.Query("keyword")
-	if len(kw) > maxKeyword {
-		return "", Errorf(fmt.Sprintf("keyword must be at most %d bytes", maxKeyword))
-	}
-	return kw, nil
-}
-
 // logQuota formats an amount for log text as one-api's LogQuota does: in
 // dollars when the DisplayInCurrencyEnabled option is on (its default),
 // else in quota units.
