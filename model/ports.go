@@ -80,11 +80,13 @@ type LogSink interface {
 // QuotaAdmin is what the admin API needs from the quota ledger to read and
 // write balances exactly while quota movements may still be in memory.
 // Apply runs an absolute write to quota columns (quota = ?, remain_quota = ?)
-// on tx, ordered after every movement made before it; a relative write
-// (quota = quota + ?) may go straight to the database and is followed by
-// Forget / ForgetToken, or run through Credit, which also moves the live
-// balance (quota_credit.go). The Pending* amounts are what the database rows do
-// not hold yet; readers add them to what they read.
+// on tx, ordered after every movement made before it; a relative write to
+// a user's quota (quota = quota + ?) runs through Credit, which also moves
+// the live balance (quota_credit.go: with Redis balances a write straight
+// to the database would never reach the shared counter). Forget /
+// ForgetToken drop a deleted account's balance. The Pending* amounts are
+// what the database rows do not hold yet; readers add them to what they
+// read.
 type QuotaAdmin interface {
 	Apply(ctx context.Context, write func(tx *gorm.DB) error) error
 	// Credit runs write, which adds to userID's quota relatively and
