@@ -295,8 +295,9 @@ func (l *BatchLedger) readColumn(ctx context.Context, table any, col string, id 
 }
 
 // Forget drops the user's in-memory balance: the next Reserve reads it from
-// the database again (plus pending deltas). Call it after a relative admin
-// write (top-up, redemption: quota = quota + ?) or a delete.
+// the database again (plus pending deltas). Call it after a delete;
+// relative admin writes (top-up, redemption: quota = quota + ?) go through
+// Credit.
 func (l *BatchLedger) Forget(userID int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
