@@ -151,15 +151,18 @@ func testRedeem(t *testing.T, dialect string) {
 			if len(logs) != 1 || logs[0].Quota != 2500 || logs[0].Username != "bob" || !strings.Contains(logs[0].Content, "redemption code") {
 				t.Errorf("top-up logs = %+v, want one for 2500", logs)
 			}
-			code := data[[]model.Redemption](t, e.ok(request{method: "GET", path: "/api/redemption/search?keyword=promo", auth: rootToken}))
-			for _, r := range code {
-				if r.Key == keys[0] && (r.Status != model.RedemptionUsed || r.RedeemedTime == 0) {
-					t.Errorf("redeemed code = %+v, want used with a redeemed time", r)
-				}
+			codes := data[[]model.Redemption](t, e.ok(request{method: "GET", path: "/api/redemption/search?keyword=promo", auth: rootToken}))
+			byKey := map[string]model.Redemption{}
+			for _, r := range codes {
+				byKey[r.Key] = r
+			}
+			used, unused := byKey[keys[0]], byKey[keys[1]]
+			if used.Status != model.RedemptionUsed || used.RedeemedTime == 0 || unused.Status != model.RedemptionEnabled {
+				t.Errorf("codes after one redeem = %+v, want the redeemed one used with a redeemed time", codes)
 			}
 
 			e.ok(request{method: "PUT", path: "/api/redemption/?status_only=true", auth: rootToken,
-				body: map[string]any{"id": code[0].ID, "status": model.RedemptionDisabled}})
+				body: map[string]any{"id": unused.ID, "status": model.RedemptionDisabled}})
 			for _, tt := range []struct {
 				name string
 				body any
@@ -178,8 +181,8 @@ func testRedeem(t *testing.T, dialect string) {
 			}
 			// A used code cannot be made spendable again.
 			msg := e.refused(request{method: "PUT", path: "/api/redemption/?status_only=true", auth: rootToken,
-				body: map[string]any{"id": code[1].ID, "status": model.RedemptionEnabled}})
-			if code[1].Key == keys[0] && !strings.Contains(msg, "has been used") {
+				body: map[string]any{"id": used.ID, "status": model.RedemptionEnabled}})
+			if !strings.Contains(msg, "has been used") {
 				t.Errorf("re-enabling a used code: %q", msg)
 			}
 			if self := data[model.User](t, e.ok(request{method: "GET", path: "/api/user/self", auth: userToken})); self.Quota != 3500 {

@@ -94,7 +94,7 @@ func (a *API) Redeem(c *gin.Context) {
 	ctx := c.Request.Context()
 	userID, _ := caller(c)
 	// Refuse unknown and spent codes without a write transaction.
-	if _, err := a.redeemable(ctx, req.Key); err != nil {
+	if err := a.redeemable(ctx, req.Key); err != nil {
 		fail(c, err)
 		return
 	}
@@ -138,21 +138,15 @@ func (a *API) Redeem(c *gin.Context) {
 }
 
 // redeemable checks code key before the write transaction.
-func (a *API) redeemable(ctx context.Context, key string) (*model.Redemption, error) {
+func (a *API) redeemable(ctx context.Context, key string) error {
 	r, err := a.Store.GetRedemptionByKey(ctx, key)
-	if err != nil {
-		if e := redeemErr(err); e != nil {
-			return nil, e
-		}
-		return nil, err
+	if err == nil {
+		err = r.Redeemable()
 	}
-	switch r.Status {
-	case model.RedemptionEnabled:
-		return r, nil
-	case model.RedemptionDisabled:
-		return nil, redeemErr(model.ErrRedemptionDisabled)
+	if e := redeemErr(err); e != nil {
+		return e
 	}
-	return nil, redeemErr(model.ErrRedemptionUsed)
+	return err
 }
 
 // redeemErr is the caller's message for a code that cannot be redeemed,

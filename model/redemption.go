@@ -146,7 +146,7 @@ func (s *Store) RedeemTx(tx *gorm.DB, key string, userID int, now int64) (*Redem
 	if err != nil {
 		return nil, err
 	}
-	if err := redeemable(r); err != nil {
+	if err := r.Redeemable(); err != nil {
 		return nil, err
 	}
 	res := tx.Model(&Redemption{}).Where("id = ? AND status = ?", r.ID, RedemptionEnabled).
@@ -160,7 +160,7 @@ func (s *Store) RedeemTx(tx *gorm.DB, key string, userID int, now int64) (*Redem
 		if err != nil {
 			return nil, err
 		}
-		if err := redeemable(cur); err != nil {
+		if err := cur.Redeemable(); err != nil {
 			return nil, err
 		}
 		return nil, ErrRedemptionUsed
@@ -172,7 +172,9 @@ func (s *Store) RedeemTx(tx *gorm.DB, key string, userID int, now int64) (*Redem
 	return r, nil
 }
 
-func redeemable(r *Redemption) error {
+// Redeemable is nil for an enabled code, else ErrRedemptionDisabled or
+// ErrRedemptionUsed.
+func (r *Redemption) Redeemable() error {
 	switch r.Status {
 	case RedemptionEnabled:
 		return nil
