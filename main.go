@@ -27,6 +27,7 @@ import (
 	"one-api/pprofsrv"
 	"one-api/relay"
 	"one-api/router"
+	"one-api/tokenlimit"
 )
 
 // Version is set at build time with -ldflags "-X main.Version=...".
@@ -220,6 +221,7 @@ func serve(ctx context.Context, cfg *common.Config, stdout io.Writer) (err error
 		Tokens: tokens, Ledger: ledger, Logs: logs, Options: options, Store: store, Client: client,
 		UnknownModelRatio: cfg.UnknownModelRatio, MaxBodyBytes: cfg.MaxRequestBodyBytes,
 		ChannelsChanged: node.PublishChannels,
+		Limiter:         node.TokenLimiter(tokenlimit.NewLocal()),
 	})
 	if err != nil {
 		return err
@@ -251,6 +253,7 @@ func serve(ctx context.Context, cfg *common.Config, stdout io.Writer) (err error
 			groups := router.RegisterAPI(e, api, mw)
 			router.RegisterMetrics(e, groups.Admin, controller.NewMetrics(m), mw.Auth.Admin(), cfg.Metrics.Public)
 			router.RegisterRelay(e, rl)
+			router.RegisterBilling(e, api, middleware.TokenAuth(middleware.TokenAuthConfig{Tokens: tokens}))
 		}},
 	})
 

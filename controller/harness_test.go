@@ -107,7 +107,10 @@ func (e *testEnv) build(ctx context.Context) {
 		Global: []gin.HandlerFunc{
 			middleware.AssignRequestID(), middleware.Recover(), middleware.BodyLimit(e.cfg.MaxRequestBodyBytes),
 		},
-		Register: []func(*gin.Engine){func(r *gin.Engine) { router.RegisterAPI(r, api, mw) }},
+		Register: []func(*gin.Engine){func(r *gin.Engine) {
+			router.RegisterAPI(r, api, mw)
+			router.RegisterBilling(r, api, middleware.TokenAuth(middleware.TokenAuthConfig{Tokens: store}))
+		}},
 	})
 }
 
