@@ -232,11 +232,13 @@ func serve(ctx context.Context, cfg *common.Config, stdout io.Writer) (err error
 	}
 
 	// Admin API and routes.
+	probe := controller.NewChannelProbe(store, rl)
+	closers = append(closers, closer{"channel tests", probe.Close})
 	api := &controller.API{
 		Store: store, Options: options, Invalidator: invalidator, Quota: quotaAdmin,
 		ChannelsChanged: node.ChannelsChanged(rl.Reload), RedisStatus: node.Status,
-		ChannelTest: (&controller.ChannelProbe{Store: store, Relay: rl}).Test,
-		Version:     Version, NodeType: cfg.NodeType, StartTime: time.Now().Unix(),
+		Channels: probe,
+		Version:  Version, NodeType: cfg.NodeType, StartTime: time.Now().Unix(),
 		ConsumeLogsOff: !cfg.LogBatch.ConsumeEnabled,
 	}
 	mw := router.NewAPIMiddleware(cfg, store)

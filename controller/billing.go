@@ -3,7 +3,6 @@ package controller
 import (
 	"errors"
 	"net/http"
-	"strconv"
 
 	"github.com/gin-gonic/gin"
 
@@ -52,10 +51,10 @@ func (a *API) figures(c *gin.Context) (billingFigures, error) {
 	auth := middleware.TokenInfoFrom(c).Auth
 	ctx := c.Request.Context()
 	f := billingFigures{toUnit: func(q int64) float64 { return float64(q) }}
-	if optionBool(opts.Raw, "DisplayInCurrencyEnabled", true) {
+	if optionBool(opts, "DisplayInCurrencyEnabled", true) {
 		f.toUnit = func(q int64) float64 { return float64(q) / opts.QuotaPerUnit }
 	}
-	tokenStat := optionBool(opts.Raw, "DisplayTokenStatEnabled", true)
+	tokenStat := optionBool(opts, "DisplayTokenStatEnabled", true)
 	if tokenStat && auth.ExpiredTime > 0 {
 		f.accessUntil = auth.ExpiredTime
 	}
@@ -119,13 +118,4 @@ func billingError(c *gin.Context, err error) {
 	c.AbortWithStatusJSON(status, middleware.OpenAIError{Error: middleware.OpenAIErrorBody{
 		Message: middleware.WithRequestID(c, msg), Type: "one_api_error",
 	}})
-}
-
-// optionBool reads a true/false option one-api keeps and this gateway only
-// displays; a value that does not parse counts as the default.
-func optionBool(raw map[string]string, key string, def bool) bool {
-	if v, err := strconv.ParseBool(raw[key]); err == nil {
-		return v
-	}
-	return def
 }
