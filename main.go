@@ -27,6 +27,7 @@ import (
 	"one-api/pprofsrv"
 	"one-api/relay"
 	"one-api/router"
+	"one-api/tokenlimit"
 )
 
 // Version is set at build time with -ldflags "-X main.Version=...".
@@ -220,6 +221,7 @@ func serve(ctx context.Context, cfg *common.Config, stdout io.Writer) (err error
 		Tokens: tokens, Ledger: ledger, Logs: logs, Options: options, Store: store, Client: client,
 		UnknownModelRatio: cfg.UnknownModelRatio, MaxBodyBytes: cfg.MaxRequestBodyBytes,
 		ChannelsChanged: node.PublishChannels,
+		Limiter:         node.TokenLimiter(tokenlimit.NewLocal()),
 	})
 	if err != nil {
 		return err
@@ -230,11 +232,13 @@ func serve(ctx context.Context, cfg *common.Config, stdout io.Writer) (err error
 	}
 
 	// Admin API and routes.
+	probe := controller.NewChannelProbe(store, rl)
+	closers = append(closers, closer{"channel tests", probe.Close})
 	api := &controller.API{
 		Store: store, Options: options, Invalidator: invalidator, Quota: quotaAdmin,
 		ChannelsChanged: node.ChannelsChanged(rl.Reload), RedisStatus: node.Status,
-		ChannelTest: (&controller.ChannelProbe{Store: store, Relay: rl}).Test,
-		Version:     Version, NodeType: cfg.NodeType, StartTime: time.Now().Unix(),
+		Channels: probe,
+		Version:  Version, NodeType: cfg.NodeType, StartTime: time.Now().Unix(),
 		ConsumeLogsOff: !cfg.LogBatch.ConsumeEnabled,
 	}
 	mw := router.NewAPIMiddleware(cfg, store)
@@ -251,6 +255,7 @@ func serve(ctx context.Context, cfg *common.Config, stdout io.Writer) (err error
 			groups := router.RegisterAPI(e, api, mw)
 			router.RegisterMetrics(e, groups.Admin, controller.NewMetrics(m), mw.Auth.Admin(), cfg.Metrics.Public)
 			router.RegisterRelay(e, rl)
+			router.RegisterBilling(e, api, middleware.TokenAuth(middleware.TokenAuthConfig{Tokens: tokens}))
 		}},
 	})
 

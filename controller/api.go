@@ -36,9 +36,9 @@ type API struct {
 	// ChannelsChanged rebuilds the relay's routing table after a channel
 	// was created, changed or deleted.
 	ChannelsChanged func(ctx context.Context) error
-	// ChannelTest serves GET /api/channel/test/:id (written with the
-	// relay); nil leaves the route out.
-	ChannelTest gin.HandlerFunc
+	// Channels serves the channel routes that need the relay (tests,
+	// balances, the model list); nil leaves those routes out.
+	Channels *ChannelProbe
 
 	// ConsumeLogsOff is LOG_CONSUME_ENABLED=false: no consume log is
 	// written, whatever the LogConsumeEnabled option says.

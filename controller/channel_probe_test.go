@@ -57,7 +57,7 @@ func testChannelProbe(t *testing.T, dialect string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	probe := &controller.ChannelProbe{Store: store, Relay: r}
+	probe := controller.NewChannelProbe(store, r)
 	gin.SetMode(gin.TestMode)
 	e := gin.New()
 	e.GET("/api/channel/test/:id", probe.Test)

@@ -55,6 +55,8 @@ type testEnv struct {
 	rebuilds atomic.Int32
 	rootID   int
 	quota    model.QuotaAdmin // nil: the API's default, a DirectLedger
+	probe    *controller.ChannelProbe
+	upstream *http.Client // see envOptions.upstream
 }
 
 type envOptions struct {
@@ -62,6 +64,9 @@ type envOptions struct {
 	noRoot  bool
 	config  func(*common.Config)
 	quota   func(t *testing.T, s *model.Store) model.QuotaAdmin
+	// upstream, when set, gives the API a relay (and so the channel
+	// routes that call upstreams) sending through this client.
+	upstream *http.Client
 }
 
 // newEnv builds a test environment with a root user (unless noRoot).
@@ -77,7 +82,7 @@ func newEnv(t *testing.T, opts ...func(*envOptions)) *testEnv {
 	}
 	ctx := context.Background()
 	store := openStore(t, cfg, o.dialect)
-	e := &testEnv{t: t, cfg: cfg, store: store, inv: &fakeInvalidator{}}
+	e := &testEnv{t: t, cfg: cfg, store: store, inv: &fakeInvalidator{}, upstream: o.upstream}
 	if o.quota != nil {
 		e.quota = o.quota(t, store)
 	}
@@ -101,13 +106,19 @@ func (e *testEnv) build(ctx context.Context) {
 		ChannelsChanged: func(context.Context) error { e.rebuilds.Add(1); return nil },
 		BcryptCost:      bcrypt.MinCost, Version: "v-test", NodeType: "master", StartTime: 1700000000,
 	}
+	if e.upstream != nil {
+		e.withRelay(api, e.upstream)
+	}
 	mw := router.NewAPIMiddleware(e.cfg, e.store)
 	e.engine = router.New(router.Deps{
 		GinMode: gin.TestMode,
 		Global: []gin.HandlerFunc{
 			middleware.AssignRequestID(), middleware.Recover(), middleware.BodyLimit(e.cfg.MaxRequestBodyBytes),
 		},
-		Register: []func(*gin.Engine){func(r *gin.Engine) { router.RegisterAPI(r, api, mw) }},
+		Register: []func(*gin.Engine){func(r *gin.Engine) {
+			router.RegisterAPI(r, api, mw)
+			router.RegisterBilling(r, api, middleware.TokenAuth(middleware.TokenAuthConfig{Tokens: e.store}))
+		}},
 	})
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"one-api/common"
 	"one-api/model"
+	"one-api/tokenlimit"
 )
 
 const (
@@ -64,6 +65,8 @@ type tokenRequest struct {
 	ExpiredTime    *int64  `json:"expired_time"`
 	Models         *string `json:"models"`
 	Subnet         *string `json:"subnet"`
+	// RPMLimit is requests per minute (beyond one-api); 0 removes the limit.
+	RPMLimit *int `json:"rpm_limit"`
 }
 
 // apply copies the given fields but status onto t, validates them and
@@ -110,6 +113,13 @@ func (r *tokenRequest) apply(t *model.Token, now int64) ([]string, error) {
 		s := strings.Join(model.SplitList(*r.Subnet), ",")
 		errs = append(errs, checkSubnets(s))
 		t.Subnet = &s
+	}
+	if r.RPMLimit != nil {
+		cols = append(cols, "rpm_limit")
+		t.RPMLimit = r.RPMLimit
+		if *r.RPMLimit < 0 || *r.RPMLimit > tokenlimit.MaxLimit {
+			errs = append(errs, Errorf(fmt.Sprintf("rpm_limit must be between 0 (no limit) and %d requests per minute", tokenlimit.MaxLimit)))
+		}
 	}
 	return cols, joinErrors(errs...)
 }

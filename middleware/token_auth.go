@@ -13,6 +13,7 @@ import (
 
 	"one-api/common"
 	"one-api/model"
+	"one-api/tokenlimit"
 )
 
 // RequestIDHeader is the response header carrying the request id; OpenAI
@@ -46,6 +47,10 @@ type TokenAuthConfig struct {
 	Model func(*gin.Context) (string, error)
 	// Now is the clock for expiry checks; nil = time.Now.
 	Now func() time.Time
+	// Limiter enforces the tokens' requests-per-minute limits
+	// (tokens.rpm_limit); nil = none. A token without a limit never
+	// reaches it.
+	Limiter tokenlimit.Limiter
 }
 
 // TokenAuth authenticates relay requests by their sk- key, making one-api's
@@ -89,6 +94,14 @@ func TokenAuth(cfg TokenAuthConfig) gin.HandlerFunc {
 		if auth.UserStatus != model.UserEnabled {
 			abortOpenAI(c, http.StatusForbidden, "user is disabled")
 			return
+		}
+		// Before the body is parsed: a client over its limit costs the
+		// least work possible, and nothing is reserved or logged.
+		if auth.RPMLimit > 0 && cfg.Limiter != nil {
+			if ok, retry := cfg.Limiter.Allow(c.Request.Context(), auth.TokenID, auth.RPMLimit); !ok {
+				abortRateLimited(c, auth.RPMLimit, retry)
+				return
+			}
 		}
 		var name string
 		if cfg.Model != nil {
@@ -208,6 +221,19 @@ type OpenAIErrorBody struct {
 	Type    string `json:"type"`
 	Param   string `json:"param"`
 	Code    any    `json:"code"`
+}
+
+// abortRateLimited answers a request over its token's limit as OpenAI
+// answers one over an account's: 429, type "requests", code
+// "rate_limit_exceeded", and Retry-After in seconds, which OpenAI's SDKs
+// wait for before they retry.
+func abortRateLimited(c *gin.Context, limit int, retry time.Duration) {
+	secs := int(retry / time.Second)
+	c.Header("Retry-After", strconv.Itoa(secs))
+	c.AbortWithStatusJSON(http.StatusTooManyRequests, OpenAIError{Error: OpenAIErrorBody{
+		Message: WithRequestID(c, fmt.Sprintf("rate limit reached: this token allows %d requests per minute, retry in %d s", limit, secs)),
+		Type:    "requests", Code: "rate_limit_exceeded",
+	}})
 }
 
 // abortOpenAI answers a gateway refusal (type one_api_error).

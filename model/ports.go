@@ -25,6 +25,7 @@ type TokenAuth struct {
 	Unlimited   bool
 	Models      string // comma-separated allow-list; empty = any
 	Subnet      string // comma-separated CIDRs; empty = any
+	RPMLimit    int    // requests per minute; 0 = no limit
 
 	UserID     int
 	Username   string

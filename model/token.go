@@ -23,4 +23,7 @@ type Token struct {
 	UsedQuota      int64   `json:"used_quota" gorm:"default:0"`
 	Models         *string `json:"models"`
 	Subnet         *string `json:"subnet" gorm:"default:''"`
+	// RPMLimit is this gateway's per-token requests-per-minute limit
+	// (beyond one-api, whose queries ignore the column); NULL or 0 = none.
+	RPMLimit *int `json:"rpm_limit" gorm:"column:rpm_limit"`
 }

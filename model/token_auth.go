@@ -50,6 +50,9 @@ func (s *Store) GetTokenAuth(ctx context.Context, key string) (*TokenAuth, error
 	if row.Subnet != nil {
 		a.Subnet = *row.Subnet
 	}
+	if row.RPMLimit != nil {
+		a.RPMLimit = *row.RPMLimit
+	}
 	return a, nil
 }
 

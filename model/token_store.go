@@ -9,7 +9,7 @@ import (
 )
 
 // tokenEditableColumns are the columns the admin API may change.
-var tokenEditableColumns = []string{"name", "status", "expired_time", "remain_quota", "unlimited_quota", "models", "subnet"}
+var tokenEditableColumns = []string{"name", "status", "expired_time", "remain_quota", "unlimited_quota", "models", "subnet", "rpm_limit"}
 
 // ListTokens returns a page of user id's tokens, newest first.
 func (s *Store) ListTokens(ctx context.Context, userID int, p Page) ([]Token, error) {

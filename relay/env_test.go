@@ -19,6 +19,7 @@ import (
 	"one-api/internal/testdb"
 	"one-api/middleware"
 	"one-api/model"
+	"one-api/tokenlimit"
 )
 
 func TestMain(m *testing.M) {
@@ -47,6 +48,7 @@ type envConfig struct {
 	logs       model.LogSink // default DirectLogSink
 	ledger     model.QuotaLedger
 	tokens     model.TokenStore // default the store
+	limiter    tokenlimit.Limiter
 	sqlite     func(*common.SQLiteConfig)
 	dialect    string // testdb dialect; default SQLite
 }
@@ -145,7 +147,7 @@ func newEnv(t testing.TB, cfg envConfig) *env {
 	}
 	r, err := New(ctx, Config{
 		Tokens: cfg.tokens, Ledger: cfg.ledger, Logs: cfg.logs, Options: options, Store: store,
-		Client: cfg.client, UnknownModelRatio: 30, Rand: cfg.rand,
+		Client: cfg.client, UnknownModelRatio: 30, Rand: cfg.rand, Limiter: cfg.limiter,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -64,16 +64,22 @@ func (r *Relay) retrieveModel(c *gin.Context) {
 func (t *Table) model(group, name string) Model {
 	m := Model{ID: name, Object: "model", Created: modelCreated, OwnedBy: "one-api"}
 	if tiers := t.routes[group][name]; len(tiers) > 0 {
-		switch tiers[0].channels[0].Type {
-		case model.ChannelOpenAI:
-			m.OwnedBy = "openai"
-		case model.ChannelAzure:
-			m.OwnedBy = "azure"
-		case model.ChannelCustom:
-			m.OwnedBy = "custom"
-		case model.ChannelOpenAICompatible:
-			m.OwnedBy = "openai-compatible"
-		}
+		m.OwnedBy = ownerOf(tiers[0].channels[0].Type)
 	}
 	return m
+}
+
+// ownerOf is the owned_by of a model served by a channel of type typ.
+func ownerOf(typ int) string {
+	switch typ {
+	case model.ChannelOpenAI:
+		return "openai"
+	case model.ChannelAzure:
+		return "azure"
+	case model.ChannelCustom:
+		return "custom"
+	case model.ChannelOpenAICompatible:
+		return "openai-compatible"
+	}
+	return "one-api"
 }

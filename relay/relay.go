@@ -23,6 +23,7 @@ import (
 	"one-api/middleware"
 	"one-api/model"
 	"one-api/relay/pricing"
+	"one-api/tokenlimit"
 )
 
 // Config is what New needs. Every field but UnknownModelRatio, MaxBodyBytes
@@ -48,6 +49,10 @@ type Config struct {
 	// itself (auto-disable) and rebuilt its own table, so that other
 	// gateway nodes rebuild theirs (cluster.Node.PublishChannels).
 	ChannelsChanged func(ctx context.Context)
+	// Limiter enforces the tokens' requests-per-minute limits in token
+	// auth (tokenlimit.Local, or tokenlimit.Redis across nodes); nil = the
+	// limits are not enforced.
+	Limiter tokenlimit.Limiter
 }
 
 // Relay serves /v1. Build it with New; it is safe for concurrent use.
@@ -134,5 +139,5 @@ func (r *Relay) Table() *Table { return r.table.Load() }
 // must guard the relay's routes: it reads the requested model through the
 // relay's body cache, so the body is read and parsed once.
 func (r *Relay) TokenAuthConfig() middleware.TokenAuthConfig {
-	return middleware.TokenAuthConfig{Tokens: r.cfg.Tokens, Model: r.RequestModel}
+	return middleware.TokenAuthConfig{Tokens: r.cfg.Tokens, Model: r.RequestModel, Limiter: r.cfg.Limiter}
 }

@@ -93,8 +93,13 @@ func RegisterAPI(e *gin.Engine, api *controller.API, mw APIMiddleware) APIGroups
 	Handle(g.Admin, post, "/channel/", api.CreateChannel)
 	Handle(g.Admin, put, "/channel/", api.UpdateChannel)
 	Handle(g.Admin, del, "/channel/:id", api.DeleteChannel)
-	if api.ChannelTest != nil {
-		Handle(g.Admin, get, "/channel/test/:id", api.ChannelTest)
+	Handle(g.Admin, del, "/channel/disabled", api.DeleteDisabledChannels)
+	if p := api.Channels; p != nil {
+		Handle(g.Admin, get, "/channel/test/:id", p.Test)
+		Handle(g.Admin, get, "/channel/test", p.TestAll)
+		Handle(g.Admin, get, "/channel/models", p.Models)
+		Handle(g.Admin, get, "/channel/update_balance", p.UpdateAllBalances)
+		Handle(g.Admin, get, "/channel/update_balance/:id", p.UpdateBalance)
 	}
 
 	Handle(g.Admin, get, "/log/", api.ListLogs)

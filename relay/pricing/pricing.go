@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"sort"
 	"sync"
 
 	"one-api/common"
@@ -181,4 +182,15 @@ func Quota(promptTokens, completionTokens int, modelRatio, completionRatio, grou
 		quota = 1
 	}
 	return quota
+}
+
+// Models returns every model with a ratio (the defaults and the ModelRatio
+// option), sorted.
+func (t *Table) Models() []string {
+	names := make([]string, 0, len(t.model))
+	for name := range t.model {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return names
 }
