@@ -48,6 +48,9 @@ type Config struct {
 	// itself (auto-disable) and rebuilt its own table, so that other
 	// gateway nodes rebuild theirs (cluster.Node.PublishChannels).
 	ChannelsChanged func(ctx context.Context)
+	// ChannelDisabled, when set, hears of each automatic disable (the
+	// oneapi_channel_auto_disabled_total counter).
+	ChannelDisabled func(id int)
 }
 
 // Relay serves /v1. Build it with New; it is safe for concurrent use.
