@@ -63,3 +63,27 @@ func cpuTime() time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// BenchmarkRelayTracingInterleaved measures tracing at a 1% sample against
+// tracing off under the same moment-to-moment load, as
+// BenchmarkRelayMetricsInterleaved does for metrics: each op sends one
+// request through each gateway, in random order.
+func BenchmarkRelayTracingInterleaved(b *testing.B) {
+	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/x-protobuf")
+	}))
+	b.Cleanup(sink.Close)
+	tr, err := tracing.New(common.TracingConfig{Endpoint: sink.URL + "/v1/traces", Sampler: "parentbased_traceidratio",
+		SamplerArg: 0.01, ServiceName: "bench"}, "bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = tr.Shutdown(b.Context()) })
+	on := withMetrics(allOn)
+	on.tracer = tr
+	spent := interleave(b, [2]*stack{benchStack(b, withMetrics(allOn)), benchStack(b, on)})
+	b.ReportMetric(float64(spent[0].Nanoseconds())/float64(b.N), "off-ns/req")
+	b.ReportMetric(float64(spent[1].Nanoseconds())/float64(b.N), "on1%-ns/req")
+	b.ReportMetric(100*(float64(spent[1])/float64(spent[0])-1), "on-vs-off-%")
+}
