@@ -21,6 +21,7 @@ import (
 	"one-api/cluster"
 	"one-api/common"
 	"one-api/controller"
+	"one-api/health"
 	"one-api/metrics"
 	"one-api/middleware"
 	"one-api/model"
@@ -28,6 +29,7 @@ import (
 	"one-api/relay"
 	"one-api/router"
 	"one-api/tokenlimit"
+	"one-api/tracing"
 )
 
 // Version is set at build time with -ldflags "-X main.Version=...".
@@ -179,7 +181,7 @@ func serve(ctx context.Context, cfg *common.Config, stdout io.Writer) (err error
 	var ledger model.QuotaLedger = direct
 	var quotaAdmin model.QuotaAdmin = direct
 	if cfg.BatchUpdate.Enabled {
-		bl := model.NewBatchLedger(store.DB, cfg.BatchUpdate)
+		bl := model.NewBatchLedger(store.DB, cfg.BatchUpdate, model.WithOnFlush(m.QuotaFlush))
 		bl.Start()
 		ledger, quotaAdmin = bl, bl
 		closers = append(closers, closer{"quota batch", bl.Close})
@@ -197,7 +199,7 @@ func serve(ctx context.Context, cfg *common.Config, stdout io.Writer) (err error
 		lb := model.NewLogBatcher(store.LogDB, cfg.LogBatch, model.WithOnFlush(m.LogFlush))
 		lb.Start()
 		logs = lb
-		sources.LogQueueDepth = lb.QueueDepth
+		sources.LogQueueDepth, sources.LogQueueCapacity = lb.QueueDepth, lb.QueueCapacity
 		closers = append(closers, closer{"log batch", lb.Close})
 		common.SysLog("batched consume logs enabled (size %d, interval %s)", cfg.LogBatch.Size, cfg.LogBatch.FlushInterval)
 	}
@@ -205,6 +207,9 @@ func serve(ctx context.Context, cfg *common.Config, stdout io.Writer) (err error
 		r := model.NewLogRetention(store.LogDB, cfg.LogBatch.RetentionDays)
 		goWorker(r.Run)
 		common.SysLog("log retention: consume logs older than %d days are deleted", cfg.LogBatch.RetentionDays)
+	}
+	if node != nil {
+		sources.RedisPing = node.Ping
 	}
 	m.SetSources(sources)
 	if m != nil && cfg.Metrics.ResetInterval > 0 {
@@ -217,11 +222,20 @@ func serve(ctx context.Context, cfg *common.Config, stdout io.Writer) (err error
 		return err
 	}
 	common.LogTransport(cfg.HTTP)
+	tracer, err := tracing.New(cfg.Tracing, Version)
+	if err != nil {
+		return err
+	}
+	if tracer != nil {
+		closers = append(closers, closer{"tracing", tracer.Shutdown})
+		common.SysLog("tracing: spans go to %s (sampler %s)", cfg.Tracing.Endpoint, cfg.Tracing.Sampler)
+	}
+	client.Transport = tracer.Transport(m.Transport(client.Transport))
 	rl, err := relay.New(ctx, relay.Config{
 		Tokens: tokens, Ledger: ledger, Logs: logs, Options: options, Store: store, Client: client,
 		UnknownModelRatio: cfg.UnknownModelRatio, MaxBodyBytes: cfg.MaxRequestBodyBytes,
-		ChannelsChanged: node.PublishChannels,
-		Limiter:         node.TokenLimiter(tokenlimit.NewLocal()),
+		ChannelsChanged: node.PublishChannels, ChannelDisabled: m.ChannelDisabled,
+		Limiter: node.TokenLimiter(tokenlimit.NewLocal()),
 	})
 	if err != nil {
 		return err
@@ -241,13 +255,14 @@ func serve(ctx context.Context, cfg *common.Config, stdout io.Writer) (err error
 		Version:  Version, NodeType: cfg.NodeType, StartTime: time.Now().Unix(),
 		ConsumeLogsOff: !cfg.LogBatch.ConsumeEnabled,
 	}
+	probes := health.New(health.Check{Name: "database", Ping: store.Ping}, health.Check{Name: "redis", Ping: sources.RedisPing})
 	mw := router.NewAPIMiddleware(cfg, store)
 	engine := router.New(router.Deps{
 		GinMode:        cfg.GinMode,
 		TrustedProxies: cfg.TrustedProxies,
 		Global: []gin.HandlerFunc{
 			middleware.AssignRequestID(),
-			middleware.Observe(m, cfg.Metrics),
+			middleware.ObserveTraced(m, cfg.Metrics, tracer),
 			middleware.Recover(),
 			middleware.BodyLimit(cfg.MaxRequestBodyBytes),
 		},
@@ -256,7 +271,7 @@ func serve(ctx context.Context, cfg *common.Config, stdout io.Writer) (err error
 			router.RegisterMetrics(e, groups.Admin, controller.NewMetrics(m), mw.Auth.Admin(), cfg.Metrics.Public)
 			router.RegisterRelay(e, rl)
 			router.RegisterBilling(e, api, middleware.TokenAuth(middleware.TokenAuthConfig{Tokens: tokens}))
-		}},
+		}, probes.Register},
 	})
 
 	// Profiling, on its own loopback listener.
@@ -284,9 +299,17 @@ func serve(ctx context.Context, cfg *common.Config, stdout io.Writer) (err error
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
-	common.SysLog("shutting down: draining in-flight requests (up to %s)", cfg.ShutdownTimeout)
+	// /readyz answers 503 from now on; SHUTDOWN_DELAY gives load balancers
+	// time to see it before the listener closes. The delay is spent out of
+	// the SHUTDOWN_TIMEOUT budget, which starts now.
+	probes.Drain()
 	drainCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
+	if cfg.ShutdownDelay > 0 {
+		common.SysLog("shutting down: /readyz answers 503, closing the listener in %s", cfg.ShutdownDelay)
+		time.Sleep(cfg.ShutdownDelay)
+	}
+	common.SysLog("shutting down: draining in-flight requests (up to %s)", cfg.ShutdownTimeout-cfg.ShutdownDelay)
 	if err := srv.Shutdown(drainCtx); err != nil {
 		common.Warn("drain incomplete: %v", err)
 	}

@@ -131,6 +131,14 @@ func (n *Node) Status(ctx context.Context) string {
 	return "ok"
 }
 
+// Ping checks that Redis answers; nil on a nil Node (no Redis configured).
+func (n *Node) Ping(ctx context.Context) error {
+	if n == nil {
+		return nil
+	}
+	return n.rdb.Ping(ctx).Err()
+}
+
 // Stats are the bus's counters, for metrics and tests.
 type Stats struct {
 	Published int64 // messages sent

@@ -50,7 +50,10 @@ type Config struct {
 	CriticalRateWindow  time.Duration // one-api: 20 min
 	MaxRequestBodyBytes int64
 	ShutdownTimeout     time.Duration
-	UnknownModelRatio   float64
+	// ShutdownDelay is how long /readyz answers 503 before the listener
+	// closes (SHUTDOWN_DELAY); it is spent inside ShutdownTimeout.
+	ShutdownDelay     time.Duration
+	UnknownModelRatio float64
 
 	SQLite      SQLiteConfig
 	HTTP        HTTPConfig
@@ -59,6 +62,7 @@ type Config struct {
 	BatchUpdate BatchUpdateConfig
 	Pprof       PprofConfig
 	Metrics     MetricsConfig
+	Tracing     TracingConfig
 }
 
 // SQLiteConfig is Phase A's PRAGMA set (docs/configuration.md).
@@ -205,6 +209,10 @@ func LoadConfig(lookup func(string) (string, bool)) (*Config, error) {
 	c.CriticalRateWindow = e.Seconds("CRITICAL_RATE_LIMIT_DURATION", 1200, 1, maxInt)
 	c.MaxRequestBodyBytes = int64(e.Int("MAX_REQUEST_BODY_MB", 32, 1, 4096)) << 20
 	c.ShutdownTimeout = e.Seconds("SHUTDOWN_TIMEOUT", 30, 1, 3600)
+	c.ShutdownDelay = e.Seconds("SHUTDOWN_DELAY", 0, 0, 3600)
+	if c.ShutdownDelay > 0 && c.ShutdownDelay >= c.ShutdownTimeout {
+		e.fail("SHUTDOWN_DELAY", fmt.Sprint(c.ShutdownDelay.Seconds()), "fewer seconds than SHUTDOWN_TIMEOUT, which it is part of")
+	}
 	c.UnknownModelRatio = e.Float("UNKNOWN_MODEL_RATIO", 30, 0, 1e6)
 
 	s := &c.SQLite
@@ -264,6 +272,8 @@ func LoadConfig(lookup func(string) (string, bool)) (*Config, error) {
 	m.Public = e.Bool("METRICS_PUBLIC", false)
 	m.SlowRequestThreshold = e.Millis("SLOW_REQUEST_THRESHOLD_MS", 3000, 0, maxInt)
 	m.AccessLog = e.Bool("ACCESS_LOG_ENABLED", true)
+
+	c.Tracing = loadTracing(e)
 
 	if err := e.Err(); err != nil {
 		return nil, err

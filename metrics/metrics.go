@@ -25,6 +25,11 @@ type Sources struct {
 	// CacheHits and CacheMisses are the token cache's lifetime counters.
 	CacheHits   func() uint64
 	CacheMisses func() uint64
+	// LogQueueCapacity is how many rows the log batch queue holds.
+	LogQueueCapacity func() int
+	// RedisPing checks Redis at scrape time (nil = no Redis configured:
+	// no oneapi_redis_up series).
+	RedisPing func(context.Context) error
 }
 
 func (s *Sources) cacheCounts() (hits, misses uint64) {
@@ -100,6 +105,23 @@ func (m *Metrics) LogFlush(rows int, err error) {
 		return
 	}
 	m.Prom.LogFlush(rows, err)
+}
+
+// QuotaFlush records one quota batch flush of n balances that ended with
+// err.
+func (m *Metrics) QuotaFlush(n int, err error) {
+	if m == nil {
+		return
+	}
+	m.Prom.QuotaFlush(n, err)
+}
+
+// ChannelDisabled counts an automatic disable of channel id.
+func (m *Metrics) ChannelDisabled(id int) {
+	if m == nil {
+		return
+	}
+	m.Prom.ChannelDisabled(id)
 }
 
 // SetSources plugs in other components' gauges (see Sources).

@@ -58,6 +58,7 @@ type Prometheus struct {
 	quota            *prometheus.CounterVec
 	promptTokens     *prometheus.CounterVec
 	completionTokens *prometheus.CounterVec
+	alerting
 }
 
 // NewPrometheus registers the series, the Go runtime and the process
@@ -99,6 +100,7 @@ func NewPrometheus(reg *prometheus.Registry, modelLimit int) (*Prometheus, error
 	p.promptTokens = counter("prompt_tokens_total", "Prompt tokens of relay requests.", "model", "channel")
 	p.completionTokens = counter("completion_tokens_total", "Completion tokens of relay requests.", "model", "channel")
 
+	p.newAlerting()
 	queueDepth := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: namespace, Name: "log_batch_queue_depth",
 		Help: "Log rows waiting for the batch writer."}, func() float64 {
 		if src := p.sources.Load(); src != nil && src.LogQueueDepth != nil {
@@ -121,6 +123,7 @@ func NewPrometheus(reg *prometheus.Registry, modelLimit int) (*Prometheus, error
 		p.inFlight, p.requests, p.duration, p.ttft, p.upstream, p.overhead, p.dbStatements, p.dbDuration,
 		p.logFlushes, p.logFlushErrors, p.logRows, p.quota, p.promptTokens, p.completionTokens,
 		queueDepth, cacheHits, cacheMisses,
+		p.attempts, p.disabled, p.quotaFlushes, p.quotaFlushErrors, p.queueCapacity, p.redisUp,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	} {

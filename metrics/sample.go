@@ -70,6 +70,10 @@ type RequestInfo struct {
 	CompletionTokens int
 	Quota            int64
 	RelayError       bool
+	// Attempts counts the upstream attempts made so far (retries + 1);
+	// ChannelID is the current attempt's channel. The upstream transport
+	// reads both (attempt counters, trace spans).
+	Attempts int
 }
 
 type requestInfoKey struct{}

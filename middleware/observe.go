@@ -8,9 +8,11 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"go.opentelemetry.io/otel/trace"
 
 	"one-api/common"
 	"one-api/metrics"
+	"one-api/tracing"
 )
 
 const (
@@ -37,8 +39,18 @@ func Observe(m *metrics.Metrics, cfg common.MetricsConfig) gin.HandlerFunc {
 	return newObserver(m, cfg, time.Now).handle
 }
 
+// ObserveTraced is Observe that also starts a server span for each relay
+// request when tr is not nil (tracing on); the relay's upstream attempts
+// become its children through the request context.
+func ObserveTraced(m *metrics.Metrics, cfg common.MetricsConfig, tr *tracing.Tracer) gin.HandlerFunc {
+	o := newObserver(m, cfg, time.Now)
+	o.tr = tr
+	return o.handle
+}
+
 type observer struct {
 	m      *metrics.Metrics
+	tr     *tracing.Tracer // nil = tracing off
 	slow   time.Duration
 	access bool
 	now    func() time.Time
@@ -60,24 +72,29 @@ func (o *observer) handle(c *gin.Context) {
 	c.Writer = w
 
 	var info *metrics.RequestInfo
+	var span trace.Span
 	relay := strings.HasPrefix(c.Request.URL.Path, relayPrefix)
-	// Only the relay fills RequestInfo, and only the metrics and the slow
-	// line read it: other requests skip the context copy.
-	if relay && (o.m != nil || o.slow > 0) {
+	// Only the relay fills RequestInfo, and only the metrics, the slow line
+	// and the trace read it: other requests skip the context copy.
+	if relay && (o.m != nil || o.slow > 0 || o.tr != nil) {
 		info = &w.info
-		c.Request = c.Request.WithContext(metrics.WithRequestInfo(c.Request.Context(), info))
+		ctx := metrics.WithRequestInfo(c.Request.Context(), info)
+		if o.tr != nil {
+			ctx, span = o.tr.StartRequest(ctx, c.Request.Header, c.Request.Method, c.FullPath())
+		}
+		c.Request = c.Request.WithContext(ctx)
 	}
 
 	o.m.Begin()
 	// Deferred so that a panicking handler (a broken stream aborts with
 	// http.ErrAbortHandler) still gets its header, its sample and its End,
 	// and the outer recovery middleware writes through gin's own writer.
-	defer o.finish(c, w, relay, info)
+	defer o.finish(c, w, relay, info, span)
 	c.Next()
 	w.returned = true
 }
 
-func (o *observer) finish(c *gin.Context, w *timedWriter, relay bool, info *metrics.RequestInfo) {
+func (o *observer) finish(c *gin.Context, w *timedWriter, relay bool, info *metrics.RequestInfo, span trace.Span) {
 	// Gin writes the headers of a response nobody wrote to after the last
 	// handler returns, bypassing c.Writer: stamp them now.
 	w.stamp()
@@ -107,6 +124,9 @@ func (o *observer) finish(c *gin.Context, w *timedWriter, relay bool, info *metr
 	}
 	if o.access {
 		o.logAccess(c, status, d)
+	}
+	if span != nil {
+		tracing.EndRequest(span, status, c.Writer.Header().Get(RequestIDHeader), info)
 	}
 
 	w.ResponseWriter = nil

@@ -167,6 +167,9 @@ func (b *LogBatcher) writeThrough(ctx context.Context, l *Log) error {
 // QueueDepth is the number of rows accepted and not yet written.
 func (b *LogBatcher) QueueDepth() int { return int(b.pending.Load()) }
 
+// QueueCapacity is how many rows the queue holds before Record waits.
+func (b *LogBatcher) QueueCapacity() int { return cap(b.queue) }
+
 // Stats returns the counters.
 func (b *LogBatcher) Stats() LogBatchStats {
 	return LogBatchStats{

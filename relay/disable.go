@@ -69,6 +69,9 @@ func (r *Relay) maybeDisable(ctx context.Context, opts *model.Options, ch *Chann
 		r.disabled.Delete(ch.ID)
 		return true
 	}
+	if r.cfg.ChannelDisabled != nil {
+		r.cfg.ChannelDisabled(ch.ID)
+	}
 	if err := r.Reload(ctx); err != nil {
 		common.Error("channel #%d disabled but routing not rebuilt: %v", ch.ID, err)
 	}

@@ -91,7 +91,7 @@ func (j *job) run() *apiError {
 		j.ch = ch
 		j.tried = append(j.tried, ch.ID)
 		if j.info != nil {
-			j.info.ChannelID = ch.ID
+			j.info.ChannelID, j.info.Attempts = ch.ID, attempt+1
 		}
 		e, retry := j.attempt(ch)
 		if e == nil {

@@ -53,6 +53,9 @@ type Config struct {
 	// auth (tokenlimit.Local, or tokenlimit.Redis across nodes); nil = the
 	// limits are not enforced.
 	Limiter tokenlimit.Limiter
+	// ChannelDisabled, when set, hears of each automatic disable (the
+	// oneapi_channel_auto_disabled_total counter).
+	ChannelDisabled func(id int)
 }
 
 // Relay serves /v1. Build it with New; it is safe for concurrent use.

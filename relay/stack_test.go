@@ -18,6 +18,7 @@ import (
 	"one-api/model"
 	"one-api/relay"
 	"one-api/router"
+	"one-api/tracing"
 )
 
 // This file assembles the gateway the way main.go does — real store, real
@@ -31,6 +32,8 @@ import (
 // METRICS_ENABLED is on.
 type profile struct {
 	cache, batchQuota, batchLogs, metrics bool
+	// tracer, when set, traces requests as main.go wires it.
+	tracer *tracing.Tracer
 }
 
 var (
@@ -132,6 +135,7 @@ func newStack(tb testing.TB, store *model.Store, p profile) *stack {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(client.CloseIdleConnections)
+	client.Transport = p.tracer.Transport(m.Transport(client.Transport))
 	rl, err := relay.New(ctx, relay.Config{
 		Tokens: tokens, Ledger: ledger, Logs: logs, Options: options, Store: store, Client: client,
 		UnknownModelRatio: cfg.UnknownModelRatio, MaxBodyBytes: cfg.MaxRequestBodyBytes,
@@ -143,7 +147,7 @@ func newStack(tb testing.TB, store *model.Store, p profile) *stack {
 		GinMode: gin.ReleaseMode,
 		Global: []gin.HandlerFunc{
 			middleware.AssignRequestID(),
-			middleware.Observe(m, cfg.Metrics),
+			middleware.ObserveTraced(m, cfg.Metrics, p.tracer),
 			middleware.Recover(),
 			middleware.BodyLimit(cfg.MaxRequestBodyBytes),
 		},

@@ -2,6 +2,7 @@ package router
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -227,6 +228,9 @@ func TestDocsNameRealSeries(t *testing.T) {
 	})
 	m.RecordDB("query", time.Millisecond)
 	m.LogFlush(1, nil)
+	m.Prom.UpstreamAttempt(1, metrics.Outcome2xx)
+	m.ChannelDisabled(1)
+	m.SetSources(metrics.Sources{RedisPing: func(context.Context) error { return nil }})
 	rec := metricsRequest(e, http.MethodGet, "/metrics", true)
 	parser := expfmt.NewTextParser(model.UTF8Validation)
 	fams, err := parser.TextToMetricFamilies(rec.Body)
