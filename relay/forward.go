@@ -137,6 +137,9 @@ func (j *job) firstChannel() (*Channel, *apiError) {
 // was relayed and billed; otherwise the error for the client and whether
 // another channel may be tried.
 func (j *job) attempt(ch *Channel) (*apiError, bool) {
+	if ch.adaptor != nil {
+		return j.attemptAdapted(ch)
+	}
 	c := j.c
 	ctx := c.Request.Context()
 	upModel := ch.upstreamModel(j.p.req.Model)
