@@ -135,7 +135,8 @@ func convertStream(t testing.TB, in []byte, st *adaptor.State) (string, *StreamC
 	for {
 		ev, err := rd.Next()
 		if errors.Is(err, io.EOF) {
-			return out.String(), conv, conv.End(emit)
+			err := conv.End(emit)
+			return out.String(), conv, err
 		}
 		if err != nil {
 			return out.String(), conv, err
