@@ -38,6 +38,8 @@ type Channel struct {
 	pathPrefix string
 	authHeader channeltype.Auth
 	adaptor    adaptor.Adaptor
+	// unsupported: the type has no protocol here; never sent a request.
+	unsupported bool
 }
 
 // upstreamModel is the model name this channel is sent for the client's name.
@@ -242,6 +244,7 @@ func newChannel(row *model.Channel) (*Channel, error) {
 	}
 	info := channeltype.Lookup(ch.Type)
 	if !info.Supported() {
+		ch.unsupported = true
 		return ch, unsupportedError{info}
 	}
 	ch.pathPrefix, ch.authHeader = info.PathPrefix, info.Auth
