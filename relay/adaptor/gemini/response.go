@@ -117,7 +117,12 @@ func OpenAIError(status int, body []byte) (int, openai.Error) {
 	if json.Unmarshal(body, &e) != nil || e.Error.Message == "" && e.Error.Status == "" {
 		return status, openai.Error{Message: http.StatusText(status), Type: openai.TypeUpstream, Code: "bad_response_status_code"}
 	}
-	out := openai.Error{Message: e.Error.Message, Type: e.Error.Status, Code: e.Error.Status}
+	typ := e.Error.Status
+	switch typ {
+	case "INVALID_ARGUMENT", "FAILED_PRECONDITION", "NOT_FOUND", "OUT_OF_RANGE":
+		typ = openai.TypeInvalidRequest // as OpenAI types a request it refuses
+	}
+	out := openai.Error{Message: e.Error.Message, Type: typ, Code: e.Error.Status}
 	for _, d := range e.Error.Details {
 		if d.Reason == "API_KEY_INVALID" {
 			return http.StatusUnauthorized, openai.Error{Message: e.Error.Message, Type: openai.TypeInvalidRequest, Code: "invalid_api_key"}
