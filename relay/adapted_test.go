@@ -14,6 +14,8 @@ import (
 	"github.com/openai/openai-go/v3/option"
 
 	"one-api/model"
+	"one-api/relay/openai"
+	"one-api/relay/tokenizer"
 )
 
 // The three fakes below answer the same conversation, each in its own
@@ -271,5 +273,37 @@ func TestAdaptorAuthDisables(t *testing.T) {
 				t.Errorf("logs = %+v, want one of %d on channel 2", logs, pc.quota)
 			}
 		})
+	}
+}
+
+// TestGeminiEmbeddings: embeddings go through batchEmbedContents, come back
+// in OpenAI's shape, and are billed by the local count (Gemini reports no
+// usage for them).
+func TestGeminiEmbeddings(t *testing.T) {
+	up := newFake(t, func(w http.ResponseWriter, r *http.Request, body []byte) {
+		io.WriteString(w, `{"embeddings":[{"values":[0.5,-0.25]},{"values":[1,2]}]}`)
+	})
+	e := newEnv(t, envConfig{channels: []*model.Channel{channel(24, "gem", up.URL, "text-embedding-004")},
+		options: map[string]string{"ModelRatio": `{"text-embedding-004":1}`}})
+	w := e.do("POST", "/v1/embeddings", `{"model":"text-embedding-004","input":["hello world","the quick brown fox"]}`)
+	if w.Code != 200 {
+		t.Fatalf("status %d: %s", w.Code, w.Body)
+	}
+	got := up.last(t)
+	if got.Path != "/v1beta/models/text-embedding-004:batchEmbedContents" || got.Header.Get("x-goog-api-key") != "ck-gem" {
+		t.Errorf("upstream got %s %v", got.Path, got.Header)
+	}
+	if want := `{"requests":[{"model":"models/text-embedding-004","content":{"parts":[{"text":"hello world"}]}},{"model":"models/text-embedding-004","content":{"parts":[{"text":"the quick brown fox"}]}}]}`; got.Body != want {
+		t.Errorf("upstream body = %s, want %s", got.Body, want)
+	}
+	in, _ := openai.ParseInput(json.RawMessage(`["hello world","the quick brown fox"]`))
+	tokens := tokenizer.CountInput("text-embedding-004", in)
+	var list openai.EmbeddingList
+	if err := json.Unmarshal(w.Body.Bytes(), &list); err != nil || len(list.Data) != 2 || list.Data[1].Embedding[1] != 2 || list.Usage.PromptTokens != tokens {
+		t.Errorf("answer = %s (%v), want 2 vectors and %d prompt tokens", w.Body, err, tokens)
+	}
+	// Ratio 1: the quota is the token count.
+	if logs := e.logs(); len(logs) != 1 || logs[0].Quota != tokens || logs[0].PromptTokens != tokens || tokens == 0 {
+		t.Errorf("logs = %+v, want one of %d units", logs, tokens)
 	}
 }
