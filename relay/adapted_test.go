@@ -307,3 +307,46 @@ func TestGeminiEmbeddings(t *testing.T) {
 		t.Errorf("logs = %+v, want one of %d units", logs, tokens)
 	}
 }
+
+// TestAnthropicOverloadRetriesAndStreamError: a 529 before the first byte is
+// retried on the next channel without disabling the first; an error event
+// mid-stream ends the client's stream with that error (no [DONE]) and what
+// was delivered is billed.
+func TestAnthropicOverloadRetriesAndStreamError(t *testing.T) {
+	busy := newFake(t, func(w http.ResponseWriter, _ *http.Request, _ []byte) {
+		w.WriteHeader(529)
+		io.WriteString(w, `{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}`)
+	})
+	cut := newFake(t, func(w http.ResponseWriter, _ *http.Request, _ []byte) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(w, "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"m\",\"content\":[],\"stop_reason\":null,\"stop_sequence\":null,\"usage\":{\"input_tokens\":1000,\"output_tokens\":1}}}\n\n")
+		io.WriteString(w, "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hello there\"}}\n\n")
+		io.WriteString(w, "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n")
+	})
+	first := channel(14, "busy", busy.URL, "claude-3-haiku-20240307")
+	p := int64(10)
+	first.Priority = &p
+	e := newEnv(t, envConfig{channels: []*model.Channel{first, channel(14, "cut", cut.URL, "claude-3-haiku-20240307")},
+		options: map[string]string{"AutomaticDisableChannelEnabled": "true", "RetryTimes": "1"}})
+	w := e.do("POST", "/v1/chat/completions", `{"model":"claude-3-haiku-20240307","stream":true,"messages":[{"role":"user","content":"hi"}]}`)
+	if w.Code != 200 || busy.hits.Load() != 1 || cut.hits.Load() != 1 {
+		t.Fatalf("status %d, hits %d/%d: %s", w.Code, busy.hits.Load(), cut.hits.Load(), w.Body)
+	}
+	if s := e.channelStatus(1); s != model.ChannelEnabled {
+		t.Errorf("overloaded channel status %d, want still enabled", s)
+	}
+	d := sseData(w.Body.String())
+	if len(d) == 0 || !strings.Contains(d[len(d)-1], `"type":"overloaded_error"`) || strings.Contains(w.Body.String(), "[DONE]") {
+		t.Errorf("stream = %s, want it to end with the upstream's error and no [DONE]", w.Body)
+	}
+	// Prompt from message_start; completion = the delivered "Hello there".
+	compl := tokenizer.CountText("claude-3-haiku-20240307", "Hello there")
+	logs := e.logs()
+	if len(logs) != 1 || logs[0].PromptTokens != 1000 || logs[0].CompletionTokens != compl || logs[0].ChannelID != 2 {
+		t.Fatalf("logs = %+v, want 1000 + %d on channel 2", logs, compl)
+	}
+	// claude-3-haiku: ceil((1000 + compl×5) × 0.125).
+	if want := int((1000+compl*5)*125+999) / 1000; logs[0].Quota != want {
+		t.Errorf("quota %d, want %d", logs[0].Quota, want)
+	}
+}
