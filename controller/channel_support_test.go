@@ -12,8 +12,8 @@ import (
 func TestChannelListSaysUnsupported(t *testing.T) {
 	e := newEnv(t)
 	for _, body := range []map[string]any{
-		{"type": 15, "name": "ernie", "key": "k1", "models": "ERNIE-4.0-8K"},
-		{"type": 14, "name": "claude", "key": "k2", "models": "claude-3-haiku-20240307"},
+		{"type": 15, "name": "e-ernie", "key": "k1", "models": "ERNIE-4.0-8K"},
+		{"type": 14, "name": "e-claude", "key": "k2", "models": "claude-3-haiku-20240307"},
 	} {
 		e.ok(request{method: "POST", path: "/api/channel/", auth: rootToken, body: body})
 	}
@@ -21,15 +21,17 @@ func TestChannelListSaysUnsupported(t *testing.T) {
 		model.Channel
 		Unsupported string `json:"unsupported"`
 	}
-	rows := data[[]row](t, e.ok(request{method: "GET", path: "/api/channel/", auth: rootToken}))
-	got := map[string]string{}
-	for _, r := range rows {
-		got[r.Name] = r.Unsupported
-	}
-	if !strings.Contains(got["ernie"], "not supported by this gateway") || !strings.Contains(got["ernie"], "Baidu") {
-		t.Errorf("Baidu channel: unsupported = %q", got["ernie"])
-	}
-	if u, ok := got["claude"]; !ok || u != "" {
-		t.Errorf("Anthropic channel: unsupported = %q (present %v), want empty", u, ok)
+	for _, path := range []string{"/api/channel/", "/api/channel/search?keyword=e"} {
+		rows := data[[]row](t, e.ok(request{method: "GET", path: path, auth: rootToken}))
+		got := map[string]string{}
+		for _, r := range rows {
+			got[r.Name] = r.Unsupported
+		}
+		if !strings.Contains(got["e-ernie"], "not supported by this gateway") || !strings.Contains(got["e-ernie"], "Baidu") {
+			t.Errorf("%s: Baidu channel: unsupported = %q", path, got["e-ernie"])
+		}
+		if u, ok := got["e-claude"]; !ok || u != "" {
+			t.Errorf("%s: Anthropic channel: unsupported = %q (present %v), want empty", path, u, ok)
+		}
 	}
 }
