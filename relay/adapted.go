@@ -131,6 +131,7 @@ func (j *job) streamAdapted(resp *http.Response, sent time.Time, conv adaptor.St
 	defer putText(text)
 	var (
 		delivered bool
+		done      bool // [DONE] went out: the stream finished, whatever the client does next
 		writeErr  error
 		failure   error // the upstream's stream failed: cut, bad event, error event
 	)
@@ -139,6 +140,7 @@ func (j *job) streamAdapted(resp *http.Response, sent time.Time, conv adaptor.St
 			if err := w.Done(); err != nil {
 				writeErr = err
 			}
+			done = writeErr == nil
 			return writeErr
 		}
 		if err := w.Data(p); err != nil {
@@ -189,14 +191,17 @@ func (j *job) streamAdapted(resp *http.Response, sent time.Time, conv adaptor.St
 		_ = w.Error(e)
 	}
 	usage, haveUsage := conv.Usage()
-	if !delivered && (failure != nil || clientGone) {
+	// A client that hangs up right after [DONE] cancels the request
+	// context: that is a finished stream, billed with upstream's usage.
+	cut := !done && (failure != nil || clientGone)
+	if !delivered && cut {
 		j.release()
 		return
 	}
 	switch {
 	case !haveUsage:
 		usage = j.countUsage(*text)
-	case failure != nil || clientGone:
+	case cut:
 		// The final count never came (Anthropic's message_start says one
 		// output token): the completion is what was delivered.
 		usage.CompletionTokens = countText(j.ch.upstreamModel(j.p.req.Model), *text)
