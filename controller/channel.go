@@ -26,7 +26,7 @@ func (a *API) ListChannels(c *gin.Context) {
 	for i := range chs {
 		a.withPendingChannel(&chs[i])
 	}
-	respond(c, chs)
+	respond(c, channelViews(chs))
 }
 
 // GetChannel is GET /api/channel/:id (admin), without the key.

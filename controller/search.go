@@ -59,7 +59,7 @@ func (a *API) SearchChannels(c *gin.Context) {
 	for i := range chs {
 		a.withPendingChannel(&chs[i])
 	}
-	respond(c, chs)
+	respond(c, channelViews(chs))
 }
 
 // SearchLogs is GET /api/log/search (admin): logs whose type is keyword or

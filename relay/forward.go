@@ -14,6 +14,7 @@ import (
 	"one-api/metrics"
 	"one-api/middleware"
 	"one-api/model"
+	"one-api/relay/channeltype"
 	"one-api/relay/openai"
 )
 
@@ -122,6 +123,8 @@ func (j *job) firstChannel() (*Channel, *apiError) {
 			return nil, gatewayError(http.StatusBadRequest, "channel_not_found", fmt.Sprintf("channel #%d does not exist", id))
 		case ch.Status != model.ChannelEnabled:
 			return nil, gatewayError(http.StatusForbidden, "channel_disabled", fmt.Sprintf("channel #%d is disabled", id))
+		case ch.unsupported:
+			return nil, gatewayError(http.StatusBadRequest, "channel_type_not_supported", channeltype.UnsupportedMessage(channeltype.Lookup(ch.Type)))
 		}
 		return ch, nil
 	}
@@ -137,6 +140,9 @@ func (j *job) firstChannel() (*Channel, *apiError) {
 // was relayed and billed; otherwise the error for the client and whether
 // another channel may be tried.
 func (j *job) attempt(ch *Channel) (*apiError, bool) {
+	if ch.adaptor != nil {
+		return j.attemptAdapted(ch)
+	}
 	c := j.c
 	ctx := c.Request.Context()
 	upModel := ch.upstreamModel(j.p.req.Model)

@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"one-api/model"
+	"one-api/relay/adaptor"
 	"one-api/relay/openai"
 )
 
@@ -35,7 +37,12 @@ func (r *Relay) Probe(ctx context.Context, row *model.Channel, name string) (tim
 	}
 	upModel := ch.upstreamModel(name)
 	body := []byte(`{"model":` + strconv.Quote(upModel) + `,"messages":[{"role":"user","content":"hi"}],"max_tokens":1}`)
-	req, err := newUpstreamRequest(ctx, ch, "/v1/chat/completions", "", "", upModel, body, "application/json", false)
+	var req *http.Request
+	if ch.adaptor != nil {
+		req, err = newAdaptedProbe(ctx, ch, upModel, body)
+	} else {
+		req, err = newUpstreamRequest(ctx, ch, "/v1/chat/completions", "", "", upModel, body, "application/json", false)
+	}
 	if err != nil {
 		return 0, fmt.Errorf("channel #%d: %w", row.ID, err)
 	}
@@ -50,6 +57,15 @@ func (r *Relay) Probe(ctx context.Context, row *model.Channel, name string) (tim
 	if err != nil {
 		return elapsed, fmt.Errorf("read answer: %w", err)
 	}
+	if resp.StatusCode != http.StatusOK && ch.adaptor != nil {
+		status, e := ch.adaptor.ConvertError(resp.StatusCode, answer)
+		return elapsed, fmt.Errorf("upstream status %d: %s", status, e.Message)
+	}
+	if ch.adaptor != nil {
+		if answer, _, _, err = ch.adaptor.ConvertResponse(&adaptor.State{Path: "/v1/chat/completions", Model: name}, answer); err != nil {
+			return elapsed, fmt.Errorf("upstream answered 200 without a chat completion: %w", err)
+		}
+	}
 	if resp.StatusCode != http.StatusOK {
 		if e, ok := openai.ParseErrorResponse(answer); ok {
 			return elapsed, fmt.Errorf("upstream status %d: %s", resp.StatusCode, e.Message)
@@ -63,4 +79,24 @@ func (r *Relay) Probe(ctx context.Context, row *model.Channel, name string) (tim
 		return elapsed, errors.New("upstream answered 200 without a chat completion")
 	}
 	return elapsed, nil
+}
+
+// newAdaptedProbe is the probe's request to a channel of another protocol,
+// converted like a relayed one.
+func newAdaptedProbe(ctx context.Context, ch *Channel, upModel string, body []byte) (*http.Request, error) {
+	up, err := ch.adaptor.ConvertRequest(adaptor.Request{Path: "/v1/chat/completions", Model: upModel, Body: body})
+	if err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ch.BaseURL+up.Path, bytes.NewReader(up.Body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	name, value := ch.authHeader.Header(ch.Key)
+	req.Header.Set(name, value)
+	for k, vv := range up.Header {
+		req.Header[k] = vv
+	}
+	return req, nil
 }

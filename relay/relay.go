@@ -87,6 +87,7 @@ func New(ctx context.Context, cfg Config) (*Relay, error) {
 	if err := r.Reload(ctx); err != nil {
 		return nil, err
 	}
+	warnUnsupported(r.table.Load())
 	// A ratio option that does not parse is refused before it is stored
 	// (OptionStore.Check); the watcher keeps the previous tables for one
 	// that got into the database some other way.

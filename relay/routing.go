@@ -3,12 +3,15 @@ package relay
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
 
 	"one-api/common"
 	"one-api/model"
+	"one-api/relay/adaptor"
+	"one-api/relay/channeltype"
 )
 
 // defaultAzureAPIVersion is used when a channel's config names none.
@@ -28,6 +31,15 @@ type Channel struct {
 	Weight   int               // as stored; see pick for how 0 counts
 	Priority int64
 	Models   []string // the channel's model list, in the order stored
+
+	// pathPrefix replaces the client's "/v1" (channeltype.Info.PathPrefix)
+	// and authHeader carries the key; adaptor is nil for the OpenAI
+	// protocol, whose bodies pass through untouched.
+	pathPrefix string
+	authHeader channeltype.Auth
+	adaptor    adaptor.Adaptor
+	// unsupported: the type has no protocol here; never sent a request.
+	unsupported bool
 }
 
 // upstreamModel is the model name this channel is sent for the client's name.
@@ -50,6 +62,9 @@ type Table struct {
 	routes   map[string]map[string][]tier // group → model → tiers, highest priority first
 	models   map[string][]string          // group → sorted model names served
 	channels map[int]*Channel             // every channel, whatever its status
+	// unsupported lists the channels of types this gateway cannot speak
+	// to, for the start-up warning.
+	unsupported []*Channel
 }
 
 // Channel returns the channel with id, whatever its status.
@@ -144,7 +159,10 @@ func loadTable(ctx context.Context, s *model.Store) (*Table, error) {
 	routable := make(map[int]bool, len(rows))
 	for i := range rows {
 		ch, err := newChannel(&rows[i])
-		if err != nil {
+		switch {
+		case errors.Is(err, errUnsupportedType):
+			t.unsupported = append(t.unsupported, ch)
+		case err != nil:
 			common.Warn("channel #%d not routed: %v", rows[i].ID, err)
 		}
 		t.channels[ch.ID] = ch
@@ -192,6 +210,16 @@ func addToTier(tiers []tier, ch *Channel) []tier {
 	return tiers
 }
 
+// errUnsupportedType marks a channel whose type has no adaptor: it is
+// never routed (no request goes out in a protocol its upstream does not
+// speak).
+var errUnsupportedType = errors.New("not supported by this gateway")
+
+type unsupportedError struct{ info channeltype.Info }
+
+func (e unsupportedError) Error() string        { return channeltype.UnsupportedMessage(e.info) }
+func (e unsupportedError) Is(target error) bool { return target == errUnsupportedType }
+
 // channelConfig is the part of one-api's channels.config JSON the relay reads.
 type channelConfig struct {
 	APIVersion string `json:"api_version"`
@@ -214,8 +242,15 @@ func newChannel(row *model.Channel) (*Channel, error) {
 	if row.BaseURL != nil {
 		ch.BaseURL = strings.TrimRight(strings.TrimSpace(*row.BaseURL), "/")
 	}
-	if ch.BaseURL == "" && (ch.Type == model.ChannelOpenAI || ch.Type == model.ChannelOpenAICompatible) {
-		ch.BaseURL = "https://api.openai.com"
+	info := channeltype.Lookup(ch.Type)
+	if !info.Supported() {
+		ch.unsupported = true
+		return ch, unsupportedError{info}
+	}
+	ch.pathPrefix, ch.authHeader = info.PathPrefix, info.Auth
+	ch.adaptor = adaptorFor(info.Protocol)
+	if ch.BaseURL == "" {
+		ch.BaseURL = strings.TrimRight(info.BaseURL, "/")
 	}
 	if ch.Type == model.ChannelAzure {
 		ch.Version = defaultAzureAPIVersion

@@ -15,8 +15,9 @@ import (
 // upstreamURL is where a request for path (e.g. "/v1/chat/completions")
 // goes on ch. Azure addresses a deployment named after the model without
 // dots (one-api's rule: gpt-3.5-turbo → gpt-35-turbo) and takes the
-// api-version in the query; every other type is base URL + path, the
-// client's query kept.
+// api-version in the query; every other type is base URL + path with the
+// type's prefix in place of "/v1" (relay/channeltype), the client's query
+// kept.
 func upstreamURL(ch *Channel, path, rawQuery, upstreamModel string) string {
 	var b strings.Builder
 	b.Grow(len(ch.BaseURL) + len(path) + len(rawQuery) + 64)
@@ -29,6 +30,11 @@ func upstreamURL(ch *Channel, path, rawQuery, upstreamModel string) string {
 		b.WriteString("?api-version=")
 		b.WriteString(url.QueryEscape(ch.Version))
 		return b.String()
+	}
+	// The type's prefix replaces "/v1" (Doubao: /api/v3/chat/completions).
+	if p, ok := strings.CutPrefix(path, "/v1"); ok && ch.pathPrefix != "/v1" {
+		b.WriteString(ch.pathPrefix)
+		path = p
 	}
 	b.WriteString(path)
 	if rawQuery != "" {
@@ -57,11 +63,8 @@ func newUpstreamRequest(ctx context.Context, ch *Channel, path, rawQuery, accept
 	case stream:
 		h.Set("Accept", "text/event-stream")
 	}
-	if ch.Type == model.ChannelAzure {
-		h.Set("api-key", ch.Key)
-	} else {
-		h.Set("Authorization", "Bearer "+ch.Key)
-	}
+	name, value := ch.authHeader.Header(ch.Key)
+	h.Set(name, value)
 	return req, nil
 }
 

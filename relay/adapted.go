@@ -1,0 +1,211 @@
+package relay
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"one-api/common"
+	"one-api/middleware"
+	"one-api/relay/adaptor"
+	"one-api/relay/openai"
+	"one-api/relay/sse"
+)
+
+// attemptAdapted is attempt for a channel whose upstream speaks another
+// protocol (ch.adaptor): the request is converted before it goes out, and
+// the answer, a stream event by event, or an error is converted back to
+// OpenAI's shape. Retries, auto-disable and billing work as for OpenAI
+// channels.
+func (j *job) attemptAdapted(ch *Channel) (*apiError, bool) {
+	c := j.c
+	ctx := c.Request.Context()
+	upModel := ch.upstreamModel(j.p.req.Model)
+	up, err := ch.adaptor.ConvertRequest(adaptor.Request{Path: c.FullPath(), Model: upModel, Body: j.p.body, Stream: j.p.req.Stream})
+	if errors.Is(err, adaptor.ErrEndpoint) {
+		// Another channel of the model may speak OpenAI and serve it.
+		return gatewayError(http.StatusBadRequest, "unsupported_endpoint",
+			fmt.Sprintf("%s is not supported by channel #%d's type", c.FullPath(), ch.ID)), true
+	}
+	if err != nil {
+		return gatewayError(http.StatusBadRequest, "invalid_request", err.Error()), false
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ch.BaseURL+up.Path, bytes.NewReader(up.Body))
+	if err != nil {
+		return internalError("build_request_failed", fmt.Errorf("channel #%d: %w", ch.ID, err)), false
+	}
+	h := req.Header
+	h.Set("Content-Type", "application/json")
+	if j.p.req.Stream {
+		h.Set("Accept", "text/event-stream")
+	} else {
+		h.Set("Accept", "application/json")
+	}
+	name, value := ch.authHeader.Header(ch.Key)
+	h.Set(name, value)
+	for k, vv := range up.Header {
+		h[k] = vv
+	}
+	sent := time.Now()
+	resp, err := j.r.cfg.Client.Do(req)
+	if err != nil {
+		j.addUpstream(sent)
+		kind := classifyTransportError(ctx, err)
+		if kind == failCanceled {
+			return transportError(failNetwork, err), false
+		}
+		return transportError(kind, fmt.Errorf("channel #%d: %w", ch.ID, err)), true
+	}
+	st := &adaptor.State{Path: c.FullPath(), Model: j.p.req.Model, Created: time.Now().Unix(), IncludeUsage: j.p.req.IncludeUsage,
+		PromptTokens: func() int { return countPrompt(j.p, upModel) }}
+	if resp.StatusCode/100 != 2 {
+		defer resp.Body.Close()
+		errBody, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		j.addUpstream(sent)
+		status, body := ch.adaptor.ConvertError(resp.StatusCode, errBody)
+		disabled := j.r.maybeDisable(ctx, j.opts, ch, status, body)
+		return &apiError{status: status, body: body}, disabled || status == http.StatusTooManyRequests || status >= 500
+	}
+	if j.p.req.Stream && isEventStream(resp.Header.Get("Content-Type")) {
+		j.streamAdapted(resp, sent, ch.adaptor.NewStream(st))
+		return nil, false
+	}
+	return j.finishAdapted(resp, sent, st)
+}
+
+// finishAdapted converts and relays a complete answer, then bills it.
+func (j *job) finishAdapted(resp *http.Response, sent time.Time, st *adaptor.State) (*apiError, bool) {
+	defer resp.Body.Close()
+	buf := getBuffer()
+	defer putBuffer(buf)
+	_, err := buf.ReadFrom(resp.Body)
+	j.addUpstream(sent)
+	if err != nil {
+		kind := classifyTransportError(j.c.Request.Context(), err)
+		if kind == failCanceled {
+			return transportError(failNetwork, err), false
+		}
+		return transportError(kind, fmt.Errorf("channel #%d: read response: %w", j.ch.ID, err)), true
+	}
+	body, usage, ok, err := j.ch.adaptor.ConvertResponse(st, buf.Bytes())
+	if err != nil {
+		e := transportError(failNetwork, fmt.Errorf("channel #%d: %w", j.ch.ID, err))
+		e.body.Message, e.body.Code = "upstream answer could not be read", "bad_response"
+		return e, true
+	}
+	w := j.c.Writer
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(http.StatusOK)
+	j.wroteHeader = true
+	_, _ = w.Write(body)
+	if !ok {
+		text := getText()
+		*text = openai.AppendCompletionText(*text, body)
+		usage = j.countUsage(*text)
+		putText(text)
+	}
+	j.settle(usage)
+	return nil, false
+}
+
+// streamAdapted relays a converted stream. As in stream: every event is
+// flushed as converted, a cut or an upstream error event ends the client's
+// stream with an error event (never a [DONE] the upstream did not
+// earn), and what was delivered is billed, with upstream's usage or else
+// the tokenizer's count.
+func (j *job) streamAdapted(resp *http.Response, sent time.Time, conv adaptor.Stream) {
+	defer resp.Body.Close()
+	c := j.c
+	h := c.Writer.Header()
+	sse.SetHeaders(h)
+	c.Writer.WriteHeader(http.StatusOK)
+	j.wroteHeader = true
+	w := sse.NewWriter(c.Writer)
+
+	text := getText()
+	defer putText(text)
+	var (
+		delivered bool
+		done      bool // [DONE] went out: the stream finished, whatever the client does next
+		writeErr  error
+		failure   error // the upstream's stream failed: cut, bad event, error event
+	)
+	emit := func(p []byte) error {
+		if bytes.Equal(p, adaptor.Done) {
+			if err := w.Done(); err != nil {
+				writeErr = err
+			}
+			done = writeErr == nil
+			return writeErr
+		}
+		if err := w.Data(p); err != nil {
+			writeErr = err
+			return err
+		}
+		if !delivered && j.info != nil {
+			j.info.TTFT = time.Since(j.start)
+		}
+		delivered = true
+		*text = openai.AppendCompletionText(*text, p)
+		return nil
+	}
+	rd := sse.NewReader(resp.Body)
+	for failure == nil && writeErr == nil {
+		ev, err := rd.Next()
+		switch {
+		case errors.Is(err, io.EOF):
+			if err := conv.End(emit); err != nil && writeErr == nil {
+				failure = err
+			}
+		case err != nil:
+			failure = err
+		case ev.Done: // not part of these protocols; the converter decides the end
+			continue
+		default:
+			if err := conv.Event(ev.Name, ev.Data, emit); err != nil && writeErr == nil {
+				failure = err
+			}
+		}
+		if err != nil {
+			break
+		}
+	}
+	j.addUpstream(sent)
+
+	clientGone := writeErr != nil || c.Request.Context().Err() != nil
+	if failure != nil && !clientGone {
+		if j.info != nil {
+			j.info.RelayError = true
+		}
+		e := openai.Error{Message: "upstream stream was interrupted", Type: openai.TypeUpstream, Code: "stream_interrupted"}
+		if ue := (*adaptor.UpstreamError)(nil); errors.As(failure, &ue) {
+			e = ue.Err
+		}
+		common.Warn("channel #%d: stream failed: %v (request id: %s)", j.ch.ID, failure, h.Get(middleware.RequestIDHeader))
+		e.Message = middleware.WithRequestID(c, e.Message)
+		_ = w.Error(e)
+	}
+	usage, haveUsage := conv.Usage()
+	// A client that hangs up right after [DONE] cancels the request
+	// context: that is a finished stream, billed with upstream's usage.
+	cut := !done && (failure != nil || clientGone)
+	if !delivered && cut {
+		j.release()
+		return
+	}
+	switch {
+	case !haveUsage:
+		usage = j.countUsage(*text)
+	case cut:
+		// The final count never came (Anthropic's message_start says one
+		// output token): the completion is what was delivered.
+		usage.CompletionTokens = countText(j.ch.upstreamModel(j.p.req.Model), *text)
+		usage.TotalTokens = usage.PromptTokens + usage.CompletionTokens
+	}
+	j.settle(usage)
+}
