@@ -21,6 +21,17 @@ func upstreamURL(ch *Channel, path, rawQuery, upstreamModel string) string {
 	var b strings.Builder
 	b.Grow(len(ch.BaseURL) + len(path) + len(rawQuery) + 64)
 	b.WriteString(ch.BaseURL)
+	if ch.Type == model.ChannelAzure && strings.HasPrefix(path, "/v1/responses") {
+		// The Responses API lives only on Azure's v1 surface, which takes
+		// the deployment in the body's model and no api-version.
+		b.WriteString("/openai")
+		b.WriteString(path)
+		if rawQuery != "" {
+			b.WriteByte('?')
+			b.WriteString(rawQuery)
+		}
+		return b.String()
+	}
 	if ch.Type == model.ChannelAzure {
 		b.WriteString("/openai/deployments/")
 		b.WriteString(url.PathEscape(strings.ReplaceAll(upstreamModel, ".", "")))
@@ -57,12 +68,21 @@ func newUpstreamRequest(ctx context.Context, ch *Channel, path, rawQuery, accept
 	case stream:
 		h.Set("Accept", "text/event-stream")
 	}
-	if ch.Type == model.ChannelAzure {
+	setChannelAuth(h, ch)
+	return req, nil
+}
+
+// setChannelAuth sends the channel's key the way its upstream expects it.
+func setChannelAuth(h http.Header, ch *Channel) {
+	switch ch.Type {
+	case model.ChannelAzure:
 		h.Set("api-key", ch.Key)
-	} else {
+	case model.ChannelAnthropic:
+		h.Set("x-api-key", ch.Key)
+		h.Set("anthropic-version", anthropicVersion)
+	default:
 		h.Set("Authorization", "Bearer "+ch.Key)
 	}
-	return req, nil
 }
 
 // hopHeaders are the hop-by-hop headers of RFC 9110 §7.6.1, plus those that
