@@ -5,13 +5,17 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
+	"github.com/gin-gonic/gin"
 	sdk "github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
 	"github.com/openai/openai-go/v3/responses"
 
+	"one-api/metrics"
+	"one-api/middleware"
 	"one-api/model"
 )
 
@@ -334,5 +338,71 @@ func TestResponsesStreamUnchanged(t *testing.T) {
 	}
 	if g := up.last(t).Body; g != body {
 		t.Errorf("upstream body %s, want the client's %s", g, body)
+	}
+}
+
+// TestNamedEventRoutesRequestInfo: the Responses and Messages routes tell the
+// metrics middleware what chat does (model, channel, stream, tokens, quota).
+func TestNamedEventRoutesRequestInfo(t *testing.T) {
+	oai, ant := responsesUpstream(t), anthropicUpstream(t)
+	e := newEnv(t, envConfig{channels: []*model.Channel{
+		channel(model.ChannelOpenAI, "a", oai.URL, "gpt-4o"),
+		channel(model.ChannelAnthropic, "c", ant.URL, claude),
+	}})
+	var info *metrics.RequestInfo
+	eng := gin.New()
+	eng.Use(testRequestID(), func(c *gin.Context) {
+		info = &metrics.RequestInfo{}
+		c.Request = c.Request.WithContext(metrics.WithRequestInfo(c.Request.Context(), info))
+		c.Next()
+	})
+	for _, rt := range e.relay.Routes() {
+		eng.Handle(rt.Method, rt.Path, middleware.TokenAuth(e.relay.TokenAuthConfig()), rt.Handler)
+	}
+	for _, tc := range []struct {
+		path, body string
+		want       metrics.RequestInfo
+	}{
+		{"/v1/responses", `{"model":"gpt-4o","input":"hi","stream":true}`,
+			metrics.RequestInfo{Model: "gpt-4o", ChannelID: 1, Stream: true, PromptTokens: 30, CompletionTokens: 12, Quota: 195}},
+		{"/v1/messages", `{"model":"claude-3-5-sonnet-20241022","max_tokens":9,"messages":[]}`,
+			metrics.RequestInfo{Model: claude, ChannelID: 2, PromptTokens: 35, CompletionTokens: 30, Quota: 278}},
+	} {
+		req := httptest.NewRequest("POST", tc.path, strings.NewReader(tc.body))
+		req.Header.Set("X-Api-Key", e.key)
+		w := httptest.NewRecorder()
+		eng.ServeHTTP(w, req)
+		if w.Code != http.StatusOK {
+			t.Fatalf("%s: status %d %s", tc.path, w.Code, w.Body)
+		}
+		got := *info
+		if got.Upstream <= 0 || (tc.want.Stream && got.TTFT <= 0) {
+			t.Errorf("%s: timings %+v", tc.path, got)
+		}
+		got.Upstream, got.TTFT = 0, 0
+		if got != tc.want {
+			t.Errorf("%s: info = %+v, want %+v", tc.path, got, tc.want)
+		}
+	}
+}
+
+// TestResponseOwners: the map stays bounded, forgetting the oldest first.
+func TestResponseOwners(t *testing.T) {
+	var o responseOwners
+	for i := range maxResponseOwners + 10 {
+		o.put(fmt.Sprintf("resp_%d", i), responseOwner{channelID: i, userID: 1})
+	}
+	if n := len(o.m); n != maxResponseOwners {
+		t.Errorf("%d entries, want %d", n, maxResponseOwners)
+	}
+	if _, ok := o.get("resp_9"); ok {
+		t.Error("an evicted id is still known")
+	}
+	if own, ok := o.get("resp_10"); !ok || own.channelID != 10 {
+		t.Errorf("resp_10 = %+v %v, want kept", own, ok)
+	}
+	o.forget("resp_10")
+	if _, ok := o.get("resp_10"); ok {
+		t.Error("a forgotten id is still known")
 	}
 }
