@@ -9,13 +9,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gin-gonic/gin"
 	sdk "github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
 	"github.com/openai/openai-go/v3/responses"
 
 	"one-api/metrics"
-	"one-api/middleware"
 	"one-api/model"
 )
 
@@ -350,15 +348,7 @@ func TestNamedEventRoutesRequestInfo(t *testing.T) {
 		channel(model.ChannelAnthropic, "c", ant.URL, claude),
 	}})
 	var info *metrics.RequestInfo
-	eng := gin.New()
-	eng.Use(testRequestID(), func(c *gin.Context) {
-		info = &metrics.RequestInfo{}
-		c.Request = c.Request.WithContext(metrics.WithRequestInfo(c.Request.Context(), info))
-		c.Next()
-	})
-	for _, rt := range e.relay.Routes() {
-		eng.Handle(rt.Method, rt.Path, middleware.TokenAuth(e.relay.TokenAuthConfig()), rt.Handler)
-	}
+	eng := infoEngine(e, &info)
 	for _, tc := range []struct {
 		path, body string
 		want       metrics.RequestInfo
