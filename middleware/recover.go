@@ -62,6 +62,10 @@ func isRelayPath(path string) bool {
 // OpenAI's error object (type one_api_error, code) under /v1, the envelope
 // elsewhere.
 func abortError(c *gin.Context, status int, code, msg string) {
+	if AnthropicPath(c.Request.URL.Path) {
+		AbortAnthropic(c, status, "", msg+" (request id: "+RequestID(c)+")")
+		return
+	}
 	if isRelayPath(c.Request.URL.Path) {
 		c.AbortWithStatusJSON(status, OpenAIError{Error: OpenAIErrorBody{
 			Message: msg + " (request id: " + RequestID(c) + ")",

@@ -65,9 +65,14 @@ func TokenAuth(cfg TokenAuthConfig) gin.HandlerFunc {
 		now = time.Now
 	}
 	return func(c *gin.Context) {
-		key, channel, ok := ParseTokenHeader(c.GetHeader("Authorization"))
+		h := c.GetHeader("Authorization")
+		if h == "" {
+			// Anthropic's SDKs and Claude Code send the key here.
+			h = c.GetHeader("X-Api-Key")
+		}
+		key, channel, ok := ParseTokenHeader(h)
 		if !ok {
-			abortOpenAI(c, http.StatusUnauthorized, "no token provided: send Authorization: Bearer sk-...")
+			abortOpenAI(c, http.StatusUnauthorized, "no token provided: send Authorization: Bearer sk-... (or x-api-key: sk-...)")
 			return
 		}
 		auth, err := cfg.Tokens.GetTokenAuth(c.Request.Context(), key)
@@ -242,6 +247,10 @@ func abortOpenAI(c *gin.Context, status int, msg string) {
 }
 
 func abortWith(c *gin.Context, status int, typ, msg string) {
+	if AnthropicPath(c.Request.URL.Path) {
+		AbortAnthropic(c, status, typ, WithRequestID(c, msg))
+		return
+	}
 	c.AbortWithStatusJSON(status, OpenAIError{Error: OpenAIErrorBody{
 		Message: WithRequestID(c, msg), Type: typ,
 	}})

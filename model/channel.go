@@ -5,6 +5,7 @@ const (
 	ChannelOpenAI           = 1
 	ChannelAzure            = 3
 	ChannelCustom           = 8
+	ChannelAnthropic        = 14
 	ChannelOpenAICompatible = 50
 )
 

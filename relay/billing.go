@@ -106,7 +106,7 @@ func (j *job) settle(u openai.Usage) {
 	a := j.ti.Auth
 	l := &model.Log{
 		UserID: a.UserID, CreatedAt: time.Now().Unix(), Type: model.LogConsume,
-		Content:  ratioContent(modelRatio, groupRatio, completionRatio),
+		Content:  ratioContent(modelRatio, groupRatio, completionRatio) + j.note,
 		Username: a.Username, TokenName: a.Name, ModelName: j.p.req.Model, Quota: int(quota),
 		PromptTokens: u.PromptTokens, CompletionTokens: u.CompletionTokens, ChannelID: j.ch.ID,
 		RequestID: j.requestID(), ElapsedTime: time.Since(j.start).Milliseconds(), IsStream: j.p.req.Stream,
@@ -135,7 +135,7 @@ func ratioContent(model, group, completion float64) string {
 func (j *job) countUsage(completion []byte) openai.Usage {
 	u := openai.Usage{PromptTokens: countPrompt(j.p, j.ch.upstreamModel(j.p.req.Model))}
 	switch j.p.mode {
-	case modeChat, modeCompletions:
+	case modeChat, modeCompletions, modeResponses, modeMessages:
 		u.CompletionTokens = countText(j.ch.upstreamModel(j.p.req.Model), completion)
 	}
 	u.TotalTokens = u.PromptTokens + u.CompletionTokens

@@ -73,5 +73,9 @@ func writeError(c *gin.Context, e *apiError) {
 	}
 	body := e.body
 	body.Message = middleware.WithRequestID(c, body.Message)
+	if middleware.AnthropicPath(c.Request.URL.Path) {
+		middleware.AbortAnthropic(c, e.status, body.Type, body.Message)
+		return
+	}
 	c.AbortWithStatusJSON(e.status, openai.ErrorResponse{Error: body})
 }

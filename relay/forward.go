@@ -40,6 +40,9 @@ type job struct {
 	// wroteHeader is set once a byte may have reached the client: from then
 	// on there is no retry and no JSON error answer.
 	wroteHeader bool
+	// note is appended to the consume log's content (routes other than
+	// the OpenAI passthrough name themselves and their token details).
+	note string
 }
 
 // serve is the handler of every POST endpoint that goes upstream.
@@ -104,7 +107,7 @@ func (j *job) run() *apiError {
 		}
 		// A channel auto-disabled just now has left the table.
 		j.table = j.r.table.Load()
-		next := j.table.pick(j.ti.Auth.Group, j.p.req.Model, j.tried, j.r.cfg.Rand)
+		next := j.pick(j.tried)
 		if next == nil {
 			j.release()
 			return e
@@ -125,10 +128,15 @@ func (j *job) firstChannel() (*Channel, *apiError) {
 			return nil, gatewayError(http.StatusForbidden, "channel_disabled", fmt.Sprintf("channel #%d is disabled", id))
 		case ch.unsupported:
 			return nil, gatewayError(http.StatusBadRequest, "channel_type_not_supported", channeltype.UnsupportedMessage(channeltype.Lookup(ch.Type)))
+		case !j.p.mode.serves(ch):
+			return nil, gatewayError(http.StatusBadRequest, "channel_cannot_serve", fmt.Sprintf("channel #%d cannot serve %s", id, j.c.FullPath()))
 		}
 		return ch, nil
 	}
-	ch := j.table.pick(j.ti.Auth.Group, j.p.req.Model, nil, j.r.cfg.Rand)
+	ch := j.pick(nil)
+	if ch == nil && j.table.Serves(j.ti.Auth.Group, j.p.req.Model) {
+		return nil, j.noCapableChannel()
+	}
 	if ch == nil {
 		return nil, gatewayError(http.StatusServiceUnavailable, "model_not_available",
 			fmt.Sprintf("no available channel for model %s in group %s", j.p.req.Model, j.ti.Auth.Group))
@@ -154,6 +162,7 @@ func (j *job) attempt(ch *Channel) (*apiError, bool) {
 	if err != nil {
 		return internalError("build_request_failed", fmt.Errorf("channel #%d: %w", ch.ID, err)), false
 	}
+	j.upstreamHeaders(req.Header)
 	sent := time.Now()
 	resp, err := j.r.cfg.Client.Do(req)
 	if err != nil {
@@ -173,7 +182,11 @@ func (j *job) attempt(ch *Channel) (*apiError, bool) {
 		return e, disabled || resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500
 	}
 	if j.p.req.Stream && isEventStream(resp.Header.Get("Content-Type")) {
-		j.stream(resp, sent)
+		if j.p.mode.namedEvents() {
+			j.streamEvents(resp, sent)
+		} else {
+			j.stream(resp, sent)
+		}
 		return nil, false
 	}
 	return j.finish(resp, sent)
@@ -191,6 +204,8 @@ func (j *job) upstreamBody(upModel string) ([]byte, error) {
 		return j.p.body, nil
 	case modeChat, modeCompletions:
 		return openai.Rewrite(j.p.body, upModel, j.p.req.Stream)
+	case modeResponses:
+		upModel = responsesModel(j.ch, upModel)
 	}
 	if upModel == j.p.req.Model {
 		return j.p.body, nil

@@ -22,15 +22,7 @@ func TestRequestInfo(t *testing.T) {
 		channel(model.ChannelOpenAI, "b", bad.URL, "broken"),
 	}})
 	var info *metrics.RequestInfo
-	eng := gin.New()
-	eng.Use(testRequestID(), func(c *gin.Context) {
-		info = &metrics.RequestInfo{}
-		c.Request = c.Request.WithContext(metrics.WithRequestInfo(c.Request.Context(), info))
-		c.Next()
-	})
-	for _, rt := range e.relay.Routes() {
-		eng.Handle(rt.Method, rt.Path, middleware.TokenAuth(e.relay.TokenAuthConfig()), rt.Handler)
-	}
+	eng := infoEngine(e, &info)
 	send := func(body string) int {
 		req := httptest.NewRequest("POST", "/v1/chat/completions", strings.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+e.key)
@@ -52,4 +44,19 @@ func TestRequestInfo(t *testing.T) {
 	if info.Model != "broken" || info.ChannelID != 2 || info.Stream || !info.RelayError || info.Quota != 0 {
 		t.Errorf("failed request info = %+v", *info)
 	}
+}
+
+// infoEngine serves the env's relay routes with a fresh RequestInfo in each
+// request's context, stored in *info for the test to read.
+func infoEngine(e *env, info **metrics.RequestInfo) *gin.Engine {
+	eng := gin.New()
+	eng.Use(testRequestID(), func(c *gin.Context) {
+		*info = &metrics.RequestInfo{}
+		c.Request = c.Request.WithContext(metrics.WithRequestInfo(c.Request.Context(), *info))
+		c.Next()
+	})
+	for _, rt := range e.relay.Routes() {
+		eng.Handle(rt.Method, rt.Path, middleware.TokenAuth(e.relay.TokenAuthConfig()), rt.Handler)
+	}
+	return eng
 }

@@ -66,6 +66,8 @@ type Relay struct {
 
 	reloadMu sync.Mutex // serialises Reload so the newest build is stored last
 	disabled sync.Map   // channel id → struct{}: auto-disable in progress or done
+	// responses remembers which channel created a Responses API response.
+	responses responseOwners
 }
 
 // New checks cfg, loads the routing table and the price tables, and

@@ -27,6 +27,9 @@ const (
 	modeImages
 	modeSpeech
 	modeTranscription // transcriptions and translations: multipart
+	modeResponses     // OpenAI's Responses API: typed stream events
+	modeMessages      // Anthropic's Messages API: named stream events
+	modeCountTokens   // Anthropic's count_tokens: not billed, not retried
 )
 
 // modeOf maps a route path to its mode.
@@ -46,6 +49,12 @@ func modeOf(path string) mode {
 		return modeSpeech
 	case "/v1/audio/transcriptions", "/v1/audio/translations":
 		return modeTranscription
+	case "/v1/responses":
+		return modeResponses
+	case "/v1/messages":
+		return modeMessages
+	case "/v1/messages/count_tokens":
+		return modeCountTokens
 	}
 	return modeNone
 }
@@ -70,6 +79,8 @@ type parsed struct {
 	// contentType is the client's, forwarded as is (multipart boundary).
 	contentType string
 	req         openai.Request
+	// prevResponse is a Responses request's previous_response_id.
+	prevResponse string
 }
 
 type parsedKey struct{}
@@ -112,6 +123,11 @@ func (r *Relay) parse(c *gin.Context) (*parsed, error) {
 		}
 		if err != nil {
 			return nil, err
+		}
+		if m == modeResponses {
+			if err := p.parseResponses(); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if p.req.Model == "" {

@@ -50,6 +50,8 @@ func (j *job) finish(resp *http.Response, sent time.Time) (*apiError, bool) {
 		// Billed as tokens of the transcript at the model's ratio (whisper's
 		// completion ratio is 0 in one-api's table, so they count as prompt).
 		usage = openai.Usage{PromptTokens: countText(j.p.req.Model, transcriptText(body))}
+	case j.p.mode.namedEvents():
+		usage = j.bodyUsage(body)
 	case !ok:
 		text := getText()
 		*text = openai.AppendCompletionText(*text, body)

@@ -26,5 +26,12 @@ func (r *Relay) Routes() []Route {
 	} {
 		rs = append(rs, Route{http.MethodPost, p, r.serve})
 	}
-	return rs
+	return append(rs,
+		Route{http.MethodPost, "/v1/responses", r.serve},
+		Route{http.MethodGet, "/v1/responses/:id", r.storedResponse},
+		Route{http.MethodDelete, "/v1/responses/:id", r.storedResponse},
+		Route{http.MethodGet, "/v1/responses/:id/input_items", r.storedResponse},
+		Route{http.MethodPost, "/v1/messages", r.serve},
+		Route{http.MethodPost, "/v1/messages/count_tokens", r.countTokens},
+	)
 }

@@ -88,22 +88,34 @@ func (t *Table) Serves(group, name string) bool { return len(t.routes[group][nam
 // retries would, so a single channel is retried too. intn is rand.IntN's
 // shape.
 func (t *Table) pick(group, name string, tried []int, intn func(int) int) *Channel {
+	return t.pickIf(group, name, tried, intn, nil)
+}
+
+// pickIf is pick among the channels ok accepts (nil = all): a route that
+// only some channel types can serve (the Responses API, Anthropic's
+// Messages API) skips the others.
+func (t *Table) pickIf(group, name string, tried []int, intn func(int) int, ok func(*Channel) bool) *Channel {
 	tiers := t.routes[group][name]
 	for _, tr := range tiers {
-		if ch := pickWeighted(tr.channels, tried, intn); ch != nil {
+		if ch := pickWeighted(tr.channels, tried, intn, ok); ch != nil {
 			return ch
 		}
 	}
-	if len(tiers) == 0 || len(tried) == 0 {
+	if len(tried) == 0 {
 		return nil
 	}
-	return pickWeighted(tiers[0].channels, nil, intn)
+	for _, tr := range tiers {
+		if ch := pickWeighted(tr.channels, nil, intn, ok); ch != nil {
+			return ch
+		}
+	}
+	return nil
 }
 
-func pickWeighted(chs []*Channel, tried []int, intn func(int) int) *Channel {
+func pickWeighted(chs []*Channel, tried []int, intn func(int) int, ok func(*Channel) bool) *Channel {
 	total := 0
 	for _, ch := range chs {
-		if !containsInt(tried, ch.ID) {
+		if !containsInt(tried, ch.ID) && (ok == nil || ok(ch)) {
 			total += effectiveWeight(ch)
 		}
 	}
@@ -112,7 +124,7 @@ func pickWeighted(chs []*Channel, tried []int, intn func(int) int) *Channel {
 	}
 	n := intn(total)
 	for _, ch := range chs {
-		if containsInt(tried, ch.ID) {
+		if containsInt(tried, ch.ID) || (ok != nil && !ok(ch)) {
 			continue
 		}
 		if n -= effectiveWeight(ch); n < 0 {
@@ -251,6 +263,9 @@ func newChannel(row *model.Channel) (*Channel, error) {
 	ch.adaptor = adaptorFor(info.Protocol)
 	if ch.BaseURL == "" {
 		ch.BaseURL = strings.TrimRight(info.BaseURL, "/")
+	}
+	if ch.BaseURL == "" && ch.Type == model.ChannelAnthropic {
+		ch.BaseURL = "https://api.anthropic.com"
 	}
 	if ch.Type == model.ChannelAzure {
 		ch.Version = defaultAzureAPIVersion

@@ -18,6 +18,9 @@ func estimatePrompt(p *parsed) int {
 		raw = p.req.Prompt
 	case modeEmbeddings, modeModerations:
 		raw = p.req.Input
+	case modeResponses, modeMessages, modeCountTokens:
+		// Input items, tools and system prompt all count: the whole body.
+		raw = p.body
 	}
 	return (len(raw) + 3) / 4
 }
@@ -44,6 +47,8 @@ func countPrompt(p *parsed, model string) int {
 			return 0
 		}
 		return tokenizer.CountInput(model, in)
+	case modeResponses, modeMessages, modeCountTokens:
+		return countText(model, promptText(p))
 	}
 	return 0
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"one-api/model"
+	"one-api/relay/adaptor/anthropic"
 )
 
 // upstreamURL is where a request for path (e.g. "/v1/chat/completions")
@@ -22,6 +23,17 @@ func upstreamURL(ch *Channel, path, rawQuery, upstreamModel string) string {
 	var b strings.Builder
 	b.Grow(len(ch.BaseURL) + len(path) + len(rawQuery) + 64)
 	b.WriteString(ch.BaseURL)
+	if ch.Type == model.ChannelAzure && strings.HasPrefix(path, "/v1/responses") {
+		// The Responses API lives only on Azure's v1 surface, which takes
+		// the deployment in the body's model and no api-version.
+		b.WriteString("/openai")
+		b.WriteString(path)
+		if rawQuery != "" {
+			b.WriteByte('?')
+			b.WriteString(rawQuery)
+		}
+		return b.String()
+	}
 	if ch.Type == model.ChannelAzure {
 		b.WriteString("/openai/deployments/")
 		b.WriteString(url.PathEscape(strings.ReplaceAll(upstreamModel, ".", "")))
@@ -63,9 +75,19 @@ func newUpstreamRequest(ctx context.Context, ch *Channel, path, rawQuery, accept
 	case stream:
 		h.Set("Accept", "text/event-stream")
 	}
+	setChannelAuth(h, ch)
+	return req, nil
+}
+
+// setChannelAuth sends the channel's key the way its upstream expects it,
+// and Anthropic's API version, which its every request must carry (a
+// client's own is forwarded over it on /v1/messages).
+func setChannelAuth(h http.Header, ch *Channel) {
 	name, value := ch.authHeader.Header(ch.Key)
 	h.Set(name, value)
-	return req, nil
+	if ch.Type == model.ChannelAnthropic {
+		h.Set("anthropic-version", anthropic.Version)
+	}
 }
 
 // hopHeaders are the hop-by-hop headers of RFC 9110 §7.6.1, plus those that

@@ -36,8 +36,16 @@ func NewWriter(w http.ResponseWriter) *Writer {
 // Data sends one event with payload as its data. A payload with newlines
 // (upstream data lines joined by Reader) is sent as several data lines, so
 // the client reads back the same payload.
-func (w *Writer) Data(payload []byte) error {
+func (w *Writer) Data(payload []byte) error { return w.Event(nil, payload) }
+
+// Event sends one event named name (no "event:" line when name is empty)
+// with payload as its data: the typed events of OpenAI's Responses API and
+// Anthropic's Messages API go out under their own names.
+func (w *Writer) Event(name, payload []byte) error {
 	b := w.buf[:0]
+	if len(name) > 0 {
+		b = append(append(append(b, "event: "...), name...), '\n')
+	}
 	for {
 		b = append(b, "data: "...)
 		i := bytes.IndexByte(payload, '\n')

@@ -22,6 +22,7 @@ func TestWriter(t *testing.T) {
 	}{
 		{"data", func() error { return w.Data([]byte(`{"a":1}`)) }, "data: {\"a\":1}\n\n"},
 		{"multi-line", func() error { return w.Data([]byte("a\n\nb")) }, "data: a\ndata: \ndata: b\n\n"},
+		{"named", func() error { return w.Event([]byte("response.completed"), []byte(`{"b":2}`)) }, "event: response.completed\ndata: {\"b\":2}\n\n"},
 		{"error", func() error {
 			return w.Error(openai.Error{Message: "upstream stream cut", Type: openai.TypeUpstream, Code: "stream_cut"})
 		}, `data: {"error":{"message":"upstream stream cut","type":"upstream_error","param":"","code":"stream_cut"}}` + "\n\n"},
