@@ -212,6 +212,9 @@ func serve(ctx context.Context, cfg *common.Config, stdout io.Writer) (err error
 		sources.RedisPing = node.Ping
 	}
 	m.SetSources(sources)
+	if m != nil {
+		goWorker(m.RunHistory)
+	}
 	if m != nil && cfg.Metrics.ResetInterval > 0 {
 		goWorker(func(ctx context.Context) { m.Run(ctx, cfg.Metrics.ResetInterval) })
 	}

@@ -37,6 +37,27 @@ func (h *Metrics) Get(c *gin.Context) {
 	respond(c, h.m.Window.Snapshot())
 }
 
+// historyData is GET /api/metrics/history's data.
+type historyData struct {
+	Interval string             `json:"interval"`
+	Points   []metrics.Snapshot `json:"points"`
+}
+
+// History answers the last hour of per-interval readings, oldest first:
+// each point has the /api/metrics/ shape, window_start being the start of
+// its interval (docs/metrics.md).
+func (h *Metrics) History(c *gin.Context) {
+	if h.m == nil {
+		fail(c, errMetricsDisabled)
+		return
+	}
+	pts := h.m.History.Points()
+	if pts == nil {
+		pts = []metrics.Snapshot{}
+	}
+	respond(c, historyData{Interval: h.m.History.Interval().String(), Points: pts})
+}
+
 // Reset starts a new window.
 func (h *Metrics) Reset(c *gin.Context) {
 	if h.m == nil {
