@@ -30,6 +30,7 @@ import (
 	"one-api/router"
 	"one-api/tokenlimit"
 	"one-api/tracing"
+	"one-api/web"
 )
 
 // Version is set at build time with -ldflags "-X main.Version=...".
@@ -260,6 +261,10 @@ func serve(ctx context.Context, cfg *common.Config, stdout io.Writer) (err error
 	}
 	probes := health.New(health.Check{Name: "database", Ping: store.Ping}, health.Check{Name: "redis", Ping: sources.RedisPing})
 	mw := router.NewAPIMiddleware(cfg, store)
+	console, err := web.New()
+	if err != nil {
+		return err
+	}
 	engine := router.New(router.Deps{
 		GinMode:        cfg.GinMode,
 		TrustedProxies: cfg.TrustedProxies,
@@ -271,9 +276,10 @@ func serve(ctx context.Context, cfg *common.Config, stdout io.Writer) (err error
 		},
 		Register: []func(*gin.Engine){func(e *gin.Engine) {
 			groups := router.RegisterAPI(e, api, mw)
-			router.RegisterMetrics(e, groups.Admin, controller.NewMetrics(m), mw.Auth.Admin(), cfg.Metrics.Public)
+			router.RegisterMetrics(e, groups.Admin, controller.NewMetrics(m).WithSettings(cfg), mw.Auth.Admin(), cfg.Metrics.Public)
 			router.RegisterRelay(e, rl)
 			router.RegisterBilling(e, api, middleware.TokenAuth(middleware.TokenAuthConfig{Tokens: tokens}))
+			console.Register(e)
 		}, probes.Register},
 	})
 
