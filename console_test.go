@@ -277,8 +277,30 @@ func TestConsoleStory(t *testing.T) {
 		shot(t, "performance")
 	})
 
+	var code string
+	step("creates redemption codes", func(t *testing.T) {
+		open(t, "#/redemptions")
+		run(t, chromedp.Click(chromedp.CSS(`#new-codes`)), chromedp.WaitVisible(chromedp.CSS(`dialog input[name=name]`)),
+			chromedp.SendKeys(chromedp.CSS(`dialog input[name=name]`), "gift"),
+			chromedp.SendKeys(chromedp.CSS(`dialog input[name=count]`), "\b2"),
+			chromedp.Click(chromedp.CSS(`dialog button[type=submit]`)),
+			chromedp.WaitVisible(chromedp.CSS(`#codes`)))
+		codes, err := chromedp.Run(ctx, chromedp.Value(chromedp.CSS(`#codes`)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Fields(codes)
+		if len(lines) != 2 {
+			t.Fatalf("created codes %q, want 2", codes)
+		}
+		code = lines[0]
+		run(t, chromedp.Click(chromedp.CSS(`dialog button:not(.primary)`)), chromedp.WaitNotPresent(chromedp.CSS(`dialog`)))
+		waitText(t, `main table`, "gift", nil)
+		shot(t, "redemptions")
+	})
+
 	step("other admin pages render", func(t *testing.T) {
-		for _, p := range []string{"users", "redemptions", "settings", "topup", "self"} {
+		for _, p := range []string{"users", "settings", "self"} {
 			open(t, "#/"+p)
 			shot(t, p)
 		}
@@ -321,6 +343,24 @@ func TestConsoleStory(t *testing.T) {
 				t.Errorf("alice's admin API calls answered %v, want 403 each", statuses)
 				break
 			}
+		}
+	})
+
+	step("a user redeems a code", func(t *testing.T) {
+		open(t, "#/topup")
+		run(t, chromedp.SendKeys(chromedp.CSS(`main input[name=key]`), code), chromedp.Click(chromedp.CSS(`main form button[type=submit]`)))
+		waitText(t, `#toasts`, "500,000", nil)
+		shot(t, "topup")
+		// The same code twice: the API's message shows beside the field.
+		run(t, chromedp.SendKeys(chromedp.CSS(`main input[name=key]`), code), chromedp.Click(chromedp.CSS(`main form button[type=submit]`)))
+		var msg string
+		for i := 0; i < 20 && msg == ""; i++ {
+			time.Sleep(250 * time.Millisecond)
+			msg, _ = chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('main form .err').textContent`))
+		}
+		kept, _ := chromedp.Run(ctx, chromedp.Value(chromedp.CSS(`main input[name=key]`)))
+		if msg == "" || kept != code {
+			t.Errorf("used code: message %q beside the field, field %q; want the API's message and the code kept", msg, kept)
 		}
 	})
 

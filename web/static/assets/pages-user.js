@@ -192,7 +192,7 @@
 
   // ---- top up ----
   P.topup = async function (main) {
-    const f = OA.form([{name: 'key', label: t('redemption_code'), required: true, max: 32, full: true}], async (v) => {
+    const f = OA.form([{name: 'key', label: t('redemption_code'), required: true, max: 32, full: true, match: ['code', 'redemption', 'redeem']}], async (v) => {
       const q = await OA.api('POST', '/api/user/topup', {key: v.key.trim()});
       OA.toast(t('topped_up', OA.quota(q)));
       f.els.key.value = '';
