@@ -30,6 +30,7 @@ import (
 	"one-api/router"
 	"one-api/tokenlimit"
 	"one-api/tracing"
+	"one-api/web"
 )
 
 // Version is set at build time with -ldflags "-X main.Version=...".
@@ -212,6 +213,9 @@ func serve(ctx context.Context, cfg *common.Config, stdout io.Writer) (err error
 		sources.RedisPing = node.Ping
 	}
 	m.SetSources(sources)
+	if m != nil {
+		goWorker(m.RunHistory)
+	}
 	if m != nil && cfg.Metrics.ResetInterval > 0 {
 		goWorker(func(ctx context.Context) { m.Run(ctx, cfg.Metrics.ResetInterval) })
 	}
@@ -257,6 +261,10 @@ func serve(ctx context.Context, cfg *common.Config, stdout io.Writer) (err error
 	}
 	probes := health.New(health.Check{Name: "database", Ping: store.Ping}, health.Check{Name: "redis", Ping: sources.RedisPing})
 	mw := router.NewAPIMiddleware(cfg, store)
+	console, err := web.New()
+	if err != nil {
+		return err
+	}
 	engine := router.New(router.Deps{
 		GinMode:        cfg.GinMode,
 		TrustedProxies: cfg.TrustedProxies,
@@ -268,9 +276,10 @@ func serve(ctx context.Context, cfg *common.Config, stdout io.Writer) (err error
 		},
 		Register: []func(*gin.Engine){func(e *gin.Engine) {
 			groups := router.RegisterAPI(e, api, mw)
-			router.RegisterMetrics(e, groups.Admin, controller.NewMetrics(m), mw.Auth.Admin(), cfg.Metrics.Public)
+			router.RegisterMetrics(e, groups.Admin, controller.NewMetrics(m).WithSettings(cfg), mw.Auth.Admin(), cfg.Metrics.Public)
 			router.RegisterRelay(e, rl)
 			router.RegisterBilling(e, api, middleware.TokenAuth(middleware.TokenAuthConfig{Tokens: tokens}))
+			console.Register(e)
 		}, probes.Register},
 	})
 

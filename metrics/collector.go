@@ -16,6 +16,9 @@ const (
 	histLowest  = 1
 	histHighest = int64(10 * time.Minute / time.Microsecond)
 	histSigFigs = 3
+	// The history's per-interval histograms feed charts, not alerts: two
+	// significant figures keep each near 17 KB.
+	intervalSigFigs = 2
 )
 
 // Option configures a Collector.
@@ -27,8 +30,9 @@ func WithClock(now func() time.Time) Option {
 }
 
 // Collector keeps the current window's request statistics for
-// GET /api/metrics/. Record and RecordDB take one short mutex; the histograms
-// are fixed-size, so memory does not grow with traffic.
+// GET /api/metrics/, and the current history interval's for History (see
+// Cut). Record and RecordDB take one short mutex; the histograms are
+// fixed-size, so memory does not grow with traffic.
 type Collector struct {
 	now      func() time.Time
 	started  time.Time
@@ -36,7 +40,13 @@ type Collector struct {
 	sources  atomic.Pointer[Sources]
 
 	mu sync.Mutex
-	w  window
+	w  window // the /api/metrics/ window
+	iv window // the history interval being filled
+
+	// cutMu serializes Cut; spare is the histogram pair the next interval
+	// starts with (the one before last, cleared), so cutting allocates nothing.
+	cutMu sync.Mutex
+	spare [2]*hdrhistogram.Histogram
 }
 
 // window is everything Reset clears.
@@ -69,6 +79,15 @@ func NewCollector(opts ...Option) *Collector {
 		latency:  hdrhistogram.New(histLowest, histHighest, histSigFigs),
 		overhead: hdrhistogram.New(histLowest, histHighest, histSigFigs),
 	}
+	c.iv = window{
+		start:    c.started,
+		latency:  hdrhistogram.New(histLowest, histHighest, intervalSigFigs),
+		overhead: hdrhistogram.New(histLowest, histHighest, intervalSigFigs),
+	}
+	c.spare = [2]*hdrhistogram.Histogram{
+		hdrhistogram.New(histLowest, histHighest, intervalSigFigs),
+		hdrhistogram.New(histLowest, histHighest, intervalSigFigs),
+	}
 	return c
 }
 
@@ -83,6 +102,7 @@ func (c *Collector) SetSources(src Sources) {
 	c.mu.Lock()
 	c.sources.Store(&src)
 	c.w.cacheHitsBase, c.w.cacheMissBase = hits, misses
+	c.iv.cacheHitsBase, c.iv.cacheMissBase = hits, misses
 	c.mu.Unlock()
 }
 
@@ -110,7 +130,13 @@ func (c *Collector) Record(s *Sample) {
 	overhead := micros(s.Duration - s.Upstream)
 
 	c.mu.Lock()
-	w := &c.w
+	c.w.add(s, latency, overhead)
+	c.iv.add(s, latency, overhead)
+	c.mu.Unlock()
+}
+
+// add counts one relay request in w.
+func (w *window) add(s *Sample, latency, overhead int64) {
 	w.total++
 	switch {
 	case s.Status >= 500 || s.RelayError:
@@ -129,7 +155,6 @@ func (c *Collector) Record(s *Sample) {
 	// Values are clamped to the histogram's range, so these cannot fail.
 	_ = w.latency.RecordValue(latency)
 	_ = w.overhead.RecordValue(overhead)
-	c.mu.Unlock()
 }
 
 // RecordDB adds one database statement that took d.
@@ -140,6 +165,8 @@ func (c *Collector) RecordDB(d time.Duration) {
 	c.mu.Lock()
 	c.w.dbCount++
 	c.w.dbSum += d
+	c.iv.dbCount++
+	c.iv.dbSum += d
 	c.mu.Unlock()
 }
 
@@ -196,10 +223,45 @@ func (c *Collector) Snapshot() Snapshot {
 	if c == nil {
 		return Snapshot{SuccessRate: 100}
 	}
-	src := c.sources.Load()
-	var hits, misses uint64
-	s := Snapshot{InFlight: c.inFlight.Load()}
-	if src != nil {
+	s, hits, misses := c.readNow()
+	c.mu.Lock()
+	c.w.read(&s, hits, misses)
+	c.mu.Unlock()
+	return s
+}
+
+// Cut ends the current history interval and starts the next one. It
+// returns the ended interval's statistics in the Snapshot shape, with
+// WindowStart the interval's start; InFlight, Uptime and LogQueueDepth are
+// readings of now. The swap holds the recording lock for a few stores; the
+// percentiles are read afterwards from the interval no one records into.
+func (c *Collector) Cut() Snapshot {
+	if c == nil {
+		return Snapshot{SuccessRate: 100}
+	}
+	c.cutMu.Lock()
+	defer c.cutMu.Unlock()
+	s, hits, misses := c.readNow()
+	next := window{
+		start: s.WindowStart, latency: c.spare[0], overhead: c.spare[1],
+		cacheHitsBase: hits, cacheMissBase: misses,
+	}
+	c.mu.Lock()
+	ended := c.iv
+	c.iv = next
+	c.mu.Unlock()
+	ended.read(&s, hits, misses)
+	ended.latency.Reset()
+	ended.overhead.Reset()
+	c.spare = [2]*hdrhistogram.Histogram{ended.latency, ended.overhead}
+	return s
+}
+
+// readNow starts a Snapshot with the readings of now (in flight, uptime, log
+// queue) and returns the cache counters; WindowStart holds the time read.
+func (c *Collector) readNow() (s Snapshot, hits, misses uint64) {
+	s.InFlight = c.inFlight.Load()
+	if src := c.sources.Load(); src != nil {
 		hits, misses = src.cacheCounts()
 		if src.LogQueueDepth != nil {
 			s.LogQueueDepth = src.LogQueueDepth()
@@ -207,9 +269,13 @@ func (c *Collector) Snapshot() Snapshot {
 	}
 	now := c.now()
 	s.Uptime = now.Sub(c.started)
+	s.WindowStart = now
+	return s, hits, misses
+}
 
-	c.mu.Lock()
-	w := &c.w
+// read fills s with w's statistics, given the cache counters now; the
+// caller holds c.mu or owns w.
+func (w *window) read(s *Snapshot, hits, misses uint64) {
 	s.WindowStart = w.start
 	s.TotalRequests = w.total
 	s.FailedRequests = w.failed
@@ -229,8 +295,6 @@ func (c *Collector) Snapshot() Snapshot {
 	ovh := w.overhead.ValueAtPercentiles([]float64{50, 99})
 	s.CacheHits = sub(hits, w.cacheHitsBase)
 	s.CacheMisses = sub(misses, w.cacheMissBase)
-	c.mu.Unlock()
-
 	s.P50Latency = fromMicros(lat[50])
 	s.P95Latency = fromMicros(lat[95])
 	s.P99Latency = fromMicros(lat[99])
@@ -238,7 +302,6 @@ func (c *Collector) Snapshot() Snapshot {
 	s.OverheadP99 = fromMicros(ovh[99])
 	s.SuccessRate = percent(s.TotalRequests-s.FailedRequests, s.TotalRequests, 100)
 	s.CacheHitRate = percent(int64(s.CacheHits), int64(s.CacheHits+s.CacheMisses), 0)
-	return s
 }
 
 // micros converts d to histogram units, clamped to the histogram's range.

@@ -45,8 +45,9 @@ func (s *Sources) cacheCounts() (hits, misses uint64) {
 // Metrics is the one entry point the rest of the gateway records into: the
 // window Collector and the Prometheus series, either of which may be nil.
 type Metrics struct {
-	Window *Collector
-	Prom   *Prometheus
+	Window  *Collector
+	Prom    *Prometheus
+	History *History // the last hour of Window's intervals; nil = none
 }
 
 // New builds both halves for cfg, registering the Prometheus series on reg
@@ -59,7 +60,8 @@ func New(cfg common.MetricsConfig, reg *prometheus.Registry, opts ...Option) (*M
 	if err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
-	return &Metrics{Window: NewCollector(opts...), Prom: prom}, nil
+	w := NewCollector(opts...)
+	return &Metrics{Window: w, Prom: prom, History: NewHistory(w, HistoryInterval, HistoryKeep)}, nil
 }
 
 // Record adds one finished request.
@@ -140,4 +142,12 @@ func (m *Metrics) Run(ctx context.Context, interval time.Duration) {
 		return
 	}
 	m.Window.Run(ctx, interval)
+}
+
+// RunHistory records the history (see History.Run) until ctx is done.
+func (m *Metrics) RunHistory(ctx context.Context) {
+	if m == nil {
+		return
+	}
+	m.History.Run(ctx)
 }

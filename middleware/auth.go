@@ -41,6 +41,10 @@ func StartSession(c *gin.Context, u *model.User) error {
 	s := sessions.Default(c)
 	s.Set(sessionUserID, u.ID)
 	s.Set(sessionUsername, u.Username)
+	// A new login gets a new CSRF token (csrf.go).
+	token := common.RandomString(csrfTokenLength)
+	s.Set(sessionCSRF, token)
+	c.Header(CSRFHeader, token)
 	return s.Save()
 }
 
@@ -94,6 +98,9 @@ func (a *Auth) Require(minRole int) gin.HandlerFunc {
 		case errors.Is(err, errNoCredentials), errors.Is(err, errBadToken), errors.Is(err, errStaleSession):
 			abortError(c, http.StatusUnauthorized, "unauthorized", err.Error())
 			return
+		case errors.Is(err, errCSRF):
+			abortError(c, http.StatusForbidden, "forbidden", err.Error())
+			return
 		case err != nil:
 			common.Error("authenticate (request id %s): %v", RequestID(c), err)
 			abortError(c, http.StatusInternalServerError, "internal_error", "internal server error")
@@ -112,15 +119,25 @@ func (a *Auth) Require(minRole int) gin.HandlerFunc {
 }
 
 // authenticate finds the caller: the session first, as in one-api, then the
-// Authorization header ("<token>" or "Bearer <token>").
+// Authorization header ("<token>" or "Bearer <token>"). A session request
+// that fails the CSRF check falls back to the header when there is one: a
+// script that sets Authorization is no cross-site form.
 func (a *Auth) authenticate(c *gin.Context) (*model.User, error) {
 	ctx := c.Request.Context()
 	if id := sessionUser(c); id != 0 {
-		u, err := a.users.GetUser(ctx, id)
-		if errors.Is(err, model.ErrNotFound) {
-			return nil, errStaleSession
+		err := checkCSRF(c)
+		switch {
+		case err == nil:
+			u, err := a.users.GetUser(ctx, id)
+			if errors.Is(err, model.ErrNotFound) {
+				return nil, errStaleSession
+			}
+			return u, err
+		case !errors.Is(err, errCSRF):
+			return nil, err
+		case c.GetHeader("Authorization") == "":
+			return nil, err
 		}
-		return u, err
 	}
 	token := strings.TrimSpace(c.GetHeader("Authorization"))
 	if len(token) >= 7 && strings.EqualFold(token[:7], "bearer ") {

@@ -10,7 +10,8 @@ import (
 
 // RegisterMetrics registers the metrics endpoints (docs/metrics.md):
 //
-//   - GET /api/metrics/ (and /api/metrics) and POST /api/metrics/reset on
+//   - GET /api/metrics/ (and /api/metrics), GET /api/metrics/history and
+//     POST /api/metrics/reset on
 //     admin, the /api group that already runs sessions, rate limiting and
 //     admin authentication (APIGroups.Admin), so the admin UI's session
 //     works as well as an access token;
@@ -22,6 +23,7 @@ import (
 func RegisterMetrics(e *gin.Engine, admin *gin.RouterGroup, h *controller.Metrics, adminAuth gin.HandlerFunc, public bool) {
 	Handle(admin, http.MethodGet, "/metrics/", h.Get)
 	Handle(admin, http.MethodPost, "/metrics/reset", h.Reset)
+	Handle(admin, http.MethodGet, "/metrics/history", h.History)
 
 	scrape := []gin.HandlerFunc{h.Prometheus}
 	if !public {

@@ -86,6 +86,8 @@ func TestMetricsRoutesAuth(t *testing.T) {
 		{"api", false, http.MethodGet, "/api/metrics/", true, 200},
 		{"api no slash", false, http.MethodGet, "/api/metrics", true, 200},
 		{"reset", false, http.MethodPost, "/api/metrics/reset", true, 200},
+		{"history no token", false, http.MethodGet, "/api/metrics/history", false, 401},
+		{"history", false, http.MethodGet, "/api/metrics/history", true, 200},
 		{"scrape", false, http.MethodGet, "/metrics", true, 200},
 		{"public scrape", true, http.MethodGet, "/metrics", false, 200},
 		{"public keeps api private", true, http.MethodGet, "/api/metrics/", false, 401},
@@ -266,5 +268,39 @@ func TestDocsNameRealSeries(t *testing.T) {
 		if strings.HasPrefix(name, "oneapi_") && !doc[name] {
 			t.Errorf("docs/metrics.md does not describe %s", name)
 		}
+	}
+}
+
+func TestAPIMetricsHistory(t *testing.T) {
+	e, m := metricsEngine(t, false)
+	metricsRequest(e, http.MethodPost, "/v1/chat/completions", false)
+	metricsRequest(e, http.MethodPost, "/v1/chat/completions", false)
+	m.History.Tick()
+	metricsRequest(e, http.MethodPost, "/v1/chat/completions", false)
+	m.History.Tick()
+
+	rec := metricsRequest(e, http.MethodGet, "/api/metrics/history", true)
+	var env struct {
+		Success bool `json:"success"`
+		Data    struct {
+			Interval string                       `json:"interval"`
+			Points   []map[string]json.RawMessage `json:"points"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &env); err != nil {
+		t.Fatalf("decode %s: %v", rec.Body, err)
+	}
+	if !env.Success || env.Data.Interval != metrics.HistoryInterval.String() {
+		t.Fatalf("got %s, want success with interval %s", rec.Body, metrics.HistoryInterval)
+	}
+	var got []string
+	for _, p := range env.Data.Points {
+		got = append(got, string(p["total_requests"]))
+		if _, ok := p["p99_latency"]; !ok {
+			t.Errorf("point %v lacks the /api/metrics/ keys", p)
+		}
+	}
+	if strings.Join(got, ",") != "2,1" {
+		t.Errorf("total_requests per point = %v, want [2 1] (per interval, oldest first)", got)
 	}
 }
