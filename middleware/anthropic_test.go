@@ -6,10 +6,12 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
 	"one-api/model"
+	"one-api/tokenlimit"
 )
 
 // TestTokenAuthAnthropic: on /v1/messages the key may come in x-api-key (as
@@ -85,5 +87,32 @@ func TestAnthropicErrorType(t *testing.T) {
 	}
 	if g := NewAnthropicError(529, "overloaded_error", "m").Error.Type; g != "overloaded_error" {
 		t.Errorf("Anthropic's type replaced: %s", g)
+	}
+}
+
+// TestRateLimitAnthropic: a token over its limit on /v1/messages gets
+// Anthropic's 429 (rate_limit_error) with Retry-After, which its SDKs honour.
+func TestRateLimitAnthropic(t *testing.T) {
+	gin.SetMode(gin.ReleaseMode)
+	now := time.Unix(1_700_000_040, 0)
+	limited := model.TokenAuth{TokenID: 7, Status: model.TokenEnabled, ExpiredTime: -1, RemainQuota: 100,
+		UserID: 1, UserStatus: model.UserEnabled, Group: "default", RPMLimit: 1}
+	e := gin.New()
+	e.POST("/v1/messages", TokenAuth(TokenAuthConfig{
+		Tokens: &mapTokens{auth: map[string]model.TokenAuth{"limited": limited}}, Now: func() time.Time { return now },
+		Limiter: tokenlimit.NewLocalClock(func() time.Time { return now }),
+		Model:   func(*gin.Context) (string, error) { return "m", nil },
+	}), func(c *gin.Context) { c.Status(200) })
+	var w *httptest.ResponseRecorder
+	for range 2 {
+		req := httptest.NewRequest("POST", "/v1/messages", strings.NewReader("{}"))
+		req.Header.Set("X-Api-Key", "sk-limited")
+		w = httptest.NewRecorder()
+		e.ServeHTTP(w, req)
+	}
+	var body AnthropicError
+	if w.Code != http.StatusTooManyRequests || w.Header().Get("Retry-After") == "" ||
+		json.Unmarshal(w.Body.Bytes(), &body) != nil || body.Type != "error" || body.Error.Type != "rate_limit_error" {
+		t.Errorf("second request: %d Retry-After %q %s, want Anthropic's 429", w.Code, w.Header().Get("Retry-After"), w.Body)
 	}
 }

@@ -235,9 +235,13 @@ type OpenAIErrorBody struct {
 func abortRateLimited(c *gin.Context, limit int, retry time.Duration) {
 	secs := int(retry / time.Second)
 	c.Header("Retry-After", strconv.Itoa(secs))
+	msg := WithRequestID(c, fmt.Sprintf("rate limit reached: this token allows %d requests per minute, retry in %d s", limit, secs))
+	if AnthropicPath(c.Request.URL.Path) {
+		AbortAnthropic(c, http.StatusTooManyRequests, "rate_limit_error", msg)
+		return
+	}
 	c.AbortWithStatusJSON(http.StatusTooManyRequests, OpenAIError{Error: OpenAIErrorBody{
-		Message: WithRequestID(c, fmt.Sprintf("rate limit reached: this token allows %d requests per minute, retry in %d s", limit, secs)),
-		Type:    "requests", Code: "rate_limit_exceeded",
+		Message: msg, Type: "requests", Code: "rate_limit_exceeded",
 	}})
 }
 
