@@ -148,7 +148,9 @@ func (j *job) firstChannel() (*Channel, *apiError) {
 // was relayed and billed; otherwise the error for the client and whether
 // another channel may be tried.
 func (j *job) attempt(ch *Channel) (*apiError, bool) {
-	if ch.adaptor != nil {
+	// The Responses and Messages routes speak their channel's own protocol
+	// (routing picked only channels that do): no adaptor in between.
+	if ch.adaptor != nil && !j.p.mode.namedEvents() {
 		return j.attemptAdapted(ch)
 	}
 	c := j.c

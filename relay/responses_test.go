@@ -369,7 +369,10 @@ func TestNamedEventRoutesRequestInfo(t *testing.T) {
 		if got.Upstream <= 0 || (tc.want.Stream && got.TTFT <= 0) {
 			t.Errorf("%s: timings %+v", tc.path, got)
 		}
-		got.Upstream, got.TTFT = 0, 0
+		if got.Attempts != 1 {
+			t.Errorf("%s: %d attempts, want 1", tc.path, got.Attempts)
+		}
+		got.Upstream, got.TTFT, got.Attempts = 0, 0, 0
 		if got != tc.want {
 			t.Errorf("%s: info = %+v, want %+v", tc.path, got, tc.want)
 		}

@@ -264,9 +264,6 @@ func newChannel(row *model.Channel) (*Channel, error) {
 	if ch.BaseURL == "" {
 		ch.BaseURL = strings.TrimRight(info.BaseURL, "/")
 	}
-	if ch.BaseURL == "" && ch.Type == model.ChannelAnthropic {
-		ch.BaseURL = "https://api.anthropic.com"
-	}
 	if ch.Type == model.ChannelAzure {
 		ch.Version = defaultAzureAPIVersion
 		// one-api v0.5 kept the Azure api-version in "other"; config wins.

@@ -119,8 +119,10 @@ var table = func() []Info {
 		unsupported(11, "PaLM", "Google retired the PaLM API; use a Gemini channel"),
 		openai(12, "API2GPT", "https://api.api2gpt.com"),
 		openai(13, "AIGC2D", "https://api.aigc2d.com"),
-		{Type: 14, Name: "Anthropic", Protocol: Anthropic, BaseURL: "https://api.anthropic.com", Auth: AuthXAPIKey,
-			Note: "Messages API; chat completions only"},
+		// PathPrefix keeps "/v1" for /v1/messages and count_tokens, which
+		// go to Anthropic channels natively (relay/messages.go).
+		{Type: 14, Name: "Anthropic", Protocol: Anthropic, BaseURL: "https://api.anthropic.com", PathPrefix: "/v1", Auth: AuthXAPIKey,
+			Note: "Messages API; chat completions converted, /v1/messages forwarded natively"},
 		unsupported(15, "Baidu", "ERNIE's own protocol with access-token exchange; use a BaiduV2 (47) channel"),
 		{Type: 16, Name: "Zhipu", Protocol: OpenAI, BaseURL: "https://open.bigmodel.cn", PathPrefix: "/api/paas/v4",
 			Note: "GLM v4 OpenAI-compatible API; the key is sent as a bearer API key (the v3 chatglm_* protocol is not served)"},
