@@ -79,30 +79,28 @@ func Warm() {
 	o200k.get()
 }
 
-func count(e *encoding, text string) int {
-	if text == "" {
-		return 0
-	}
-	tk := e.get()
-	if tk == nil {
-		return (len(text) + 3) / 4
-	}
-	// Special-token text such as "<|endoftext|>" counts as ordinary text,
-	// as in one-api's Encode(text, nil, nil).
-	return len(tk.EncodeOrdinary(text))
+func count(e *encoding, text string, b *budget) int {
+	before := b.total()
+	b.add(e, text)
+	return b.total() - before
 }
 
 // CountText returns the number of tokens of text for model.
-func CountText(model, text string) int { return count(encodingFor(model), text) }
+// Counting is linear in len(text) and exact for the first exactBudget
+// bytes; the rest is estimated (see bound.go).
+func CountText(model, text string) int {
+	b := newBudget()
+	b.add(encodingFor(model), text)
+	return b.total()
+}
 
 // CountInput returns the tokens of a completions prompt or embeddings input.
 func CountInput(model string, in openai.Input) int {
-	e := encodingFor(model)
-	n := in.Tokens
+	e, b := encodingFor(model), newBudget()
 	for _, t := range in.Texts {
-		n += count(e, t)
+		b.add(e, t)
 	}
-	return n
+	return in.Tokens + b.total()
 }
 
 // CountMessages returns the prompt tokens of a chat request the way one-api
@@ -111,7 +109,7 @@ func CountInput(model string, in openai.Input) int {
 // priming the reply. gpt-3.5-turbo-0301 frames differently (4, and a name
 // replaces the role).
 func CountMessages(model string, messages []openai.Message) int {
-	e := encodingFor(model)
+	e, b := encodingFor(model), newBudget()
 	perMessage, perName := 3, 1
 	if model == "gpt-3.5-turbo-0301" {
 		perMessage, perName = 4, -1
@@ -122,14 +120,14 @@ func CountMessages(model string, messages []openai.Message) int {
 		for _, p := range m.Content {
 			switch p.Type {
 			case "text":
-				n += count(e, p.Text)
+				n += count(e, p.Text, &b)
 			case "image_url":
 				n += imageTokens(p.ImageDetail)
 			}
 		}
-		n += count(e, m.Role)
+		n += count(e, m.Role, &b)
 		if m.Name != "" {
-			n += perName + count(e, m.Name)
+			n += perName + count(e, m.Name, &b)
 		}
 	}
 	return n + 3
