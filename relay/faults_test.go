@@ -1,6 +1,7 @@
 package relay_test
 
 import (
+	"bufio"
 	"context"
 	"net/http"
 	"net/http/httptest"
@@ -281,4 +282,46 @@ func TestUnknownModel(t *testing.T) {
 		t.Errorf("model of a disabled channel: %d %s, want 503 model_not_available", w.Code, w.Body)
 	}
 	f.checkLedger(t, 0)
+}
+
+// TestEndInFlight (issue 12, defect 2, in process): a stream running when
+// EndInFlight is called ends with a server_shutting_down event and is
+// billed for what it delivered; a request arriving afterwards gets a 503.
+func TestEndInFlight(t *testing.T) {
+	for _, p := range []struct {
+		name string
+		p    profile
+	}{{"direct", allOff}, {"batched", allOn}} {
+		t.Run(p.name, func(t *testing.T) {
+			// STREAMING_TIMEOUT's default is on, as in production.
+			f := newFaultStack(t, p.p, func(c *relay.Config) { c.StreamingTimeout = 2 * time.Minute }, hostile.New(t))
+			srv := httptest.NewServer(f.engine)
+			defer srv.Close()
+			req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v1/chat/completions", strings.NewReader(hostile.Body("slow:100", true)))
+			req.Header.Set("Authorization", "Bearer sk-"+faultKey)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var data []string
+			sc := bufio.NewScanner(resp.Body)
+			for sc.Scan() {
+				if d, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+					data = append(data, d)
+					if len(data) == 2 {
+						f.relay.EndInFlight()
+					}
+				}
+			}
+			if len(data) < 3 || !strings.Contains(data[len(data)-1], `"code":"server_shutting_down"`) {
+				t.Errorf("events %q, want the last a server_shutting_down error", data)
+			}
+			w := f.post(hostile.Body("ok", false))
+			if w.Code != http.StatusServiceUnavailable || !strings.Contains(w.Body.String(), "server_shutting_down") {
+				t.Errorf("after EndInFlight: %d %s, want 503 server_shutting_down", w.Code, w.Body)
+			}
+			f.checkLedger(t, 1)
+		})
+	}
 }

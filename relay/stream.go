@@ -12,6 +12,7 @@ import (
 	"one-api/middleware"
 	"one-api/relay/openai"
 	"one-api/relay/sse"
+	"one-api/relay/tokenizer"
 )
 
 // stream relays an event stream event by event, each flushed as it comes.
@@ -49,6 +50,8 @@ func (j *job) stream(ctx context.Context, resp *http.Response, sent time.Time) (
 			fmt.Errorf("channel #%d: %w", j.ch.ID, err)), true
 	}
 
+	// Upstream may send no usage: have the tokenizer ready by the end.
+	tokenizer.Prepare(j.ch.upstreamModel(j.p.req.Model))
 	h := c.Writer.Header()
 	copyResponseHeader(h, resp.Header)
 	sse.SetHeaders(h)

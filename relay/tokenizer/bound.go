@@ -15,8 +15,7 @@ import (
 const (
 	maxRun = 128
 	// segSize is about how much text one tiktoken call gets: enough to
-	// amortise its per-call allocations, small enough to keep a streaming
-	// Counter's carried tail short.
+	// amortise its per-call allocations.
 	segSize = 4 << 10
 	// exactBudget bounds the bytes counted exactly per count (a whole chat
 	// prompt, one completion); the rest is estimated at the rate of the
@@ -34,7 +33,7 @@ var encodeHook func(seg string)
 // isCut reports whether s may be cut before s[i]: tiktoken's pre-split
 // pattern never puts a space that follows a non-space in the same piece as
 // what precedes it.
-func isCut[T string | []byte](s T, i int) bool {
+func isCut(s string, i int) bool {
 	return s[i] == ' ' && !isSpace(s[i-1])
 }
 
@@ -42,18 +41,18 @@ func isSpace(b byte) bool {
 	return b == ' ' || b == '\t' || b == '\n' || b == '\r' || b == '\v' || b == '\f'
 }
 
-// nextSegment returns the length of the first segment of s: the longest
-// prefix of at most about segSize bytes ending at a cut, a forced cut after
-// maxRun bytes without one, or (final) the end of s. It returns 0 when s is
-// not final and holds no cut yet.
-func nextSegment[T string | []byte](s T, final bool) int {
-	last, runStart := 0, 0
+// nextSegment returns the length of the first segment of s: the shortest
+// prefix of at least segSize bytes ending at a cut, the text before a run
+// of more than maxRun bytes without one (or that run's first maxRun bytes),
+// or all of s.
+func nextSegment(s string) int {
+	runStart := 0
 	for i := 1; i < len(s); i++ {
 		switch {
 		case isCut(s, i):
-			last, runStart = i, i
+			runStart = i
 			if i >= segSize {
-				return last
+				return i
 			}
 		case i-runStart >= maxRun && (utf8.RuneStart(s[i]) || i-runStart >= maxRun+utf8.UTFMax):
 			// Forced, at a rune boundary (or anywhere in bytes that are
@@ -66,10 +65,7 @@ func nextSegment[T string | []byte](s T, final bool) int {
 			return i
 		}
 	}
-	if final {
-		return len(s)
-	}
-	return last
+	return len(s)
 }
 
 // budget is what is left of exactBudget for one count, and what was counted.
@@ -88,7 +84,7 @@ func (b *budget) add(e *encoding, text string) {
 			b.skipped += len(text)
 			return
 		}
-		n := nextSegment(text, true)
+		n := nextSegment(text)
 		b.encode(e, text[:n])
 		text = text[n:]
 	}
@@ -115,45 +111,4 @@ func (b *budget) total() int {
 		return b.tokens
 	}
 	return b.tokens + int((int64(b.skipped)*int64(b.tokens)+int64(b.bytes)-1)/int64(b.bytes))
-}
-
-// Counter counts text that arrives in pieces (a stream's completion) as it
-// arrives, so that little is left to count when the stream ends. Its count
-// equals CountText's on the concatenated text. The zero value is not
-// usable; it is not safe for concurrent use.
-type Counter struct {
-	e   *encoding
-	buf []byte // text not yet counted, starting at a cut
-	b   budget
-}
-
-// NewCounter returns a Counter for model's encoding.
-func NewCounter(model string) *Counter {
-	return &Counter{e: encodingFor(model), b: newBudget()}
-}
-
-// Write adds text, counting every complete segment.
-func (c *Counter) Write(p []byte) {
-	if c.b.left <= 0 {
-		c.b.skipped += len(p)
-		return
-	}
-	c.buf = append(c.buf, p...)
-	for len(c.buf) >= segSize && c.b.left > 0 {
-		n := nextSegment(c.buf, false)
-		if n == 0 {
-			return
-		}
-		c.b.encode(c.e, string(c.buf[:n]))
-		c.buf = c.buf[:copy(c.buf, c.buf[n:])]
-	}
-}
-
-// Tokens counts what is left and returns the total so far.
-func (c *Counter) Tokens() int {
-	if len(c.buf) > 0 {
-		c.b.add(c.e, string(c.buf))
-		c.buf = c.buf[:0]
-	}
-	return c.b.total()
 }

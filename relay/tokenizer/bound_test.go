@@ -91,26 +91,6 @@ func TestCountCutsKeepCounts(t *testing.T) {
 	}
 }
 
-// TestCounterMatchesCountText checks that counting a stream as it arrives,
-// in pieces of any size, gives the same number as counting it whole.
-func TestCounterMatchesCountText(t *testing.T) {
-	rnd := rand.New(rand.NewPCG(3, 4))
-	inputs := adversarial(40 << 10)
-	inputs["prose"] = strings.Repeat("The quick brown fox jumps over the lazy dog.\n\n", 900)
-	for name, text := range inputs {
-		want := CountText("gpt-4o", text)
-		c := NewCounter("gpt-4o")
-		for rest := text; rest != ""; {
-			n := min(len(rest), 1+rnd.IntN(3000))
-			c.Write([]byte(rest[:n]))
-			rest = rest[n:]
-		}
-		if got := c.Tokens(); got != want {
-			t.Errorf("%s: Counter = %d, CountText = %d", name, got, want)
-		}
-	}
-}
-
 // BenchmarkCountAdversarial reports ns/byte (via MB/s) of counting the
 // adversarial inputs: it must stay flat as the input grows.
 func BenchmarkCountAdversarial(b *testing.B) {

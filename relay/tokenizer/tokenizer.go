@@ -8,6 +8,7 @@ package tokenizer
 import (
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/pkoukk/tiktoken-go"
 	tiktoken_loader "github.com/pkoukk/tiktoken-go-loader"
@@ -28,9 +29,11 @@ const (
 // encoding is one BPE table, loaded on first use: parsing o200k_base takes a
 // noticeable fraction of a second that start-up should not pay.
 type encoding struct {
-	name string
-	once sync.Once
-	tk   *tiktoken.Tiktoken // nil if loading failed
+	name    string
+	once    sync.Once
+	tk      *tiktoken.Tiktoken // nil if loading failed
+	prepare sync.Once
+	ready   atomic.Bool // the load is over (tk set, or failed)
 }
 
 var (
@@ -46,6 +49,7 @@ var o200kPrefixes = []string{"gpt-4o", "chatgpt-4o", "gpt-4.1", "gpt-4.5", "gpt-
 
 func (e *encoding) get() *tiktoken.Tiktoken {
 	e.once.Do(func() {
+		defer e.ready.Store(true)
 		// SetBpeLoader sets a tiktoken-go global; doing it under a Once that
 		// precedes every GetEncoding keeps it race-free.
 		loaderOnce.Do(func() { tiktoken.SetBpeLoader(tiktoken_loader.NewOfflineLoader()) })
@@ -71,6 +75,19 @@ func encodingFor(model string) *encoding {
 	}
 	return cl100k
 }
+
+// Prepare starts loading model's encoding in the background, once, so that
+// a count needed later (at the end of a stream that reports no usage, which
+// may be the end of a shutdown's budget) does not wait for the load. It is
+// cheap to call on every stream.
+func Prepare(model string) {
+	e := encodingFor(model)
+	e.prepare.Do(func() { go e.get() })
+}
+
+// Ready reports whether model's encoding is loaded, so that a count will
+// not wait seconds for it.
+func Ready(model string) bool { return encodingFor(model).ready.Load() }
 
 // Warm loads both encodings now, so that the first request needing a count
 // does not wait for it. It is optional and safe to call concurrently.
