@@ -325,3 +325,22 @@ func TestEndInFlight(t *testing.T) {
 		})
 	}
 }
+
+// TestProbeRedactsKey (issue 12, defect 4): the channel test's answer, shown
+// to the admin and stored nowhere else, never quotes the channel's key.
+func TestProbeRedactsKey(t *testing.T) {
+	up := hostile.New(t)
+	up.Force = "key-leak"
+	f := newFaultStack(t, allOff, nil, up)
+	var row model.Channel
+	if err := f.store.DB.First(&row, 1).Error; err != nil {
+		t.Fatal(err)
+	}
+	_, err := f.relay.Probe(context.Background(), &row, "")
+	if err == nil {
+		t.Fatal("probe of a channel answering 401 succeeded")
+	}
+	if leaks(err.Error()) || !strings.Contains(err.Error(), "[redacted]") {
+		t.Errorf("probe error %q, want the key redacted", err)
+	}
+}
