@@ -174,3 +174,17 @@ func (n *Node) Close(context.Context) error {
 	}
 	return nil
 }
+
+// CheckURL reports whether rawURL is a connection string Open accepts,
+// without connecting: --check-config and start-up run it before anything
+// else.
+func CheckURL(rawURL string) error {
+	connURL, _, err := splitPrefix(rawURL)
+	if err != nil {
+		return err
+	}
+	if _, err := redis.ParseURL(connURL); err != nil {
+		return fmt.Errorf("REDIS_CONN_STRING: %w", err)
+	}
+	return nil
+}

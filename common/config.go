@@ -49,11 +49,19 @@ type Config struct {
 	CriticalRateLimit   int           // login and other credential routes, per IP
 	CriticalRateWindow  time.Duration // one-api: 20 min
 	MaxRequestBodyBytes int64
-	ShutdownTimeout     time.Duration
+	// ShutdownTimeout is the whole stop: drain, then end what is still in
+	// flight and settle it, then flush and close (main's stop budget).
+	ShutdownTimeout time.Duration
 	// ShutdownDelay is how long /readyz answers 503 before the listener
 	// closes (SHUTDOWN_DELAY); it is spent inside ShutdownTimeout.
 	ShutdownDelay     time.Duration
 	UnknownModelRatio float64
+	// ClientIdleTimeout closes client keep-alive connections idle this long.
+	ClientIdleTimeout time.Duration
+	// StreamingTimeout ends a stream upstream has sent nothing on for this
+	// long; 0 = never.
+	StreamingTimeout     time.Duration
+	UpstreamMaxBodyBytes int64
 
 	SQLite      SQLiteConfig
 	HTTP        HTTPConfig
@@ -201,6 +209,11 @@ func LoadConfig(lookup func(string) (string, bool)) (*Config, error) {
 
 	c.InitialRootPassword = e.String("INITIAL_ROOT_PASSWORD", "")
 	c.InitialRootAccessToken = e.String("INITIAL_ROOT_ACCESS_TOKEN", "")
+	if len(c.InitialRootAccessToken) > 32 {
+		// one-api's access_token column is char(32).
+		// The value is a secret: say only how long it is.
+		e.fail("INITIAL_ROOT_ACCESS_TOKEN", fmt.Sprintf("(%d characters)", len(c.InitialRootAccessToken)), "at most 32 characters")
+	}
 	c.InitialRootToken = e.String("INITIAL_ROOT_TOKEN", "")
 
 	c.GlobalAPIRateLimit = e.Int("GLOBAL_API_RATE_LIMIT", 480, 0, maxInt)
@@ -214,6 +227,9 @@ func LoadConfig(lookup func(string) (string, bool)) (*Config, error) {
 		e.fail("SHUTDOWN_DELAY", fmt.Sprint(c.ShutdownDelay.Seconds()), "fewer seconds than SHUTDOWN_TIMEOUT, which it is part of")
 	}
 	c.UnknownModelRatio = e.Float("UNKNOWN_MODEL_RATIO", 30, 0, 1e6)
+	c.ClientIdleTimeout = e.Seconds("CLIENT_IDLE_TIMEOUT", 60, 1, 86400)
+	c.StreamingTimeout = e.Seconds("STREAMING_TIMEOUT", 120, 0, maxInt)
+	c.UpstreamMaxBodyBytes = int64(e.Int("UPSTREAM_MAX_BODY_MB", 64, 1, 4096)) << 20
 
 	s := &c.SQLite
 	s.OptimizeEnabled = e.Bool("SQLITE_OPTIMIZE_ENABLED", true)

@@ -14,6 +14,7 @@ import (
 	"one-api/model"
 	"one-api/relay/openai"
 	"one-api/relay/pricing"
+	"one-api/relay/tokenizer"
 )
 
 // prices is the ratio snapshot the relay bills with; it is rebuilt when
@@ -133,7 +134,19 @@ func ratioContent(model, group, completion float64) string {
 // countUsage is the usage of a request upstream reported none for: the
 // prompt as counted before the call and the completion text as delivered.
 func (j *job) countUsage(completion []byte) openai.Usage {
-	u := openai.Usage{PromptTokens: countPrompt(j.p, j.ch.upstreamModel(j.p.req.Model))}
+	upModel := j.ch.upstreamModel(j.p.req.Model)
+	if j.r.stopped.Err() != nil && !tokenizer.Ready(upModel) {
+		// The gateway is stopping and the encoding is still loading (a few
+		// seconds of CPU): bill by size, four bytes a token, rather than
+		// spend the stop budget on the load.
+		u := openai.Usage{PromptTokens: estimatePrompt(j.p)}
+		if j.p.mode == modeChat || j.p.mode == modeCompletions {
+			u.CompletionTokens = (len(completion) + 3) / 4
+		}
+		u.TotalTokens = u.PromptTokens + u.CompletionTokens
+		return u
+	}
+	u := openai.Usage{PromptTokens: countPrompt(j.p, upModel)}
 	switch j.p.mode {
 	case modeChat, modeCompletions, modeResponses, modeMessages:
 		u.CompletionTokens = countText(j.ch.upstreamModel(j.p.req.Model), completion)

@@ -39,11 +39,14 @@ func internalError(code string, err error) *apiError {
 }
 
 // upstreamStatusError turns an upstream error answer into the client's: an
-// OpenAI-format error passes through with its status, anything else (an
+// OpenAI-format error passes through with its status, its message stripped
+// of the channel's key and anything shaped like a secret; anything else (an
 // HTML error page, a proxy's text) becomes a short upstream_error so that
 // no foreign page reaches an SDK expecting JSON.
-func upstreamStatusError(status int, body []byte) *apiError {
+func upstreamStatusError(status int, body []byte, key string) *apiError {
 	if e, ok := openai.ParseErrorResponse(body); ok {
+		e.Message = redact(e.Message, key)
+		e.Param = redact(e.Param, key)
 		return &apiError{status: status, body: e}
 	}
 	return &apiError{status: status, body: openai.Error{
@@ -64,6 +67,19 @@ func transportError(kind failKind, err error) *apiError {
 		e.body.Message, e.body.Code = "upstream timed out", "upstream_timeout"
 	}
 	return e
+}
+
+// upstreamFailure is an answer that came with a 2xx status but cannot be
+// passed on (not JSON, too large, a stream that ended before its first
+// event): a 502, as for an unreachable upstream.
+func upstreamFailure(code, msg string, err error) *apiError {
+	return &apiError{status: http.StatusBadGateway, body: openai.Error{Message: msg, Type: openai.TypeUpstream, Code: code}, detail: err}
+}
+
+// shuttingDown answers a request ended by EndInFlight before any byte of it
+// was written.
+func shuttingDown() *apiError {
+	return gatewayError(http.StatusServiceUnavailable, "server_shutting_down", "the server is shutting down; retry the request")
 }
 
 // writeError answers e, quoting the request id, and logs its detail.

@@ -138,6 +138,15 @@ func (j *job) firstChannel() (*Channel, *apiError) {
 		return nil, j.noCapableChannel()
 	}
 	if ch == nil {
+		if !j.table.Lists(j.p.req.Model) {
+			// No channel has the model at all: OpenAI's answer, which the
+			// SDKs do not retry (they retry a 503 twice). one-api answered
+			// 503 here (docs/compatibility.md).
+			return nil, &apiError{status: http.StatusNotFound, body: openai.Error{
+				Message: fmt.Sprintf("The model `%s` does not exist or you do not have access to it.", j.p.req.Model),
+				Type:    "invalid_request_error", Code: "model_not_found",
+			}}
+		}
 		return nil, gatewayError(http.StatusServiceUnavailable, "model_not_available",
 			fmt.Sprintf("no available channel for model %s in group %s", j.p.req.Model, j.ti.Auth.Group))
 	}
@@ -146,15 +155,34 @@ func (j *job) firstChannel() (*Channel, *apiError) {
 
 // attempt sends the request to ch once. It returns nil when the response
 // was relayed and billed; otherwise the error for the client and whether
-// another channel may be tried.
+// another channel may be tried. Every failed attempt leaves one [WARN].
 func (j *job) attempt(ch *Channel) (*apiError, bool) {
+	e, retry := j.try(ch)
+	if e != nil && j.c.Request.Context().Err() == nil && e.body.Code != "server_shutting_down" {
+		j.warnAttempt(e.status, errorType(e))
+	}
+	return e, retry
+}
+
+func errorType(e *apiError) string {
+	if code, ok := e.body.Code.(string); ok && code != "" {
+		return e.body.Type + "/" + code
+	}
+	return e.body.Type
+}
+
+func (j *job) try(ch *Channel) (*apiError, bool) {
+	c := j.c
+	if j.r.stopped.Err() != nil {
+		return shuttingDown(), false
+	}
 	// The Responses and Messages routes speak their channel's own protocol
 	// (routing picked only channels that do): no adaptor in between.
 	if ch.adaptor != nil && !j.p.mode.namedEvents() {
 		return j.attemptAdapted(ch)
 	}
-	c := j.c
-	ctx := c.Request.Context()
+	ctx, cancel := j.r.attemptContext(c.Request.Context())
+	defer cancel(nil)
 	upModel := ch.upstreamModel(j.p.req.Model)
 	body, err := j.upstreamBody(upModel)
 	if err != nil {
@@ -169,29 +197,43 @@ func (j *job) attempt(ch *Channel) (*apiError, bool) {
 	resp, err := j.r.cfg.Client.Do(req)
 	if err != nil {
 		j.addUpstream(sent)
-		kind := classifyTransportError(ctx, err)
-		if kind == failCanceled {
-			return transportError(failNetwork, err), false
-		}
-		return transportError(kind, fmt.Errorf("channel #%d: %w", ch.ID, err)), true
+		return j.transportFailure(ctx, err, "")
 	}
 	if resp.StatusCode/100 != 2 {
 		defer resp.Body.Close()
 		errBody, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 		j.addUpstream(sent)
-		e := upstreamStatusError(resp.StatusCode, errBody)
+		e := upstreamStatusError(resp.StatusCode, errBody, ch.Key)
 		disabled := j.r.maybeDisable(ctx, j.opts, ch, resp.StatusCode, e.body)
 		return e, disabled || resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500
 	}
 	if j.p.req.Stream && isEventStream(resp.Header.Get("Content-Type")) {
+		resp.Body = watchIdle(resp.Body, j.r.cfg.StreamingTimeout, cancel)
 		if j.p.mode.namedEvents() {
 			j.streamEvents(resp, sent)
-		} else {
-			j.stream(resp, sent)
+			return nil, false
 		}
-		return nil, false
+		return j.stream(ctx, resp, sent)
 	}
-	return j.finish(resp, sent)
+	return j.finish(ctx, resp, sent)
+}
+
+// transportFailure answers an attempt whose request or body read failed:
+// nothing for a client that left (no retry), 503 when the relay is
+// stopping, else 502/504 and a retry on another channel. what names the
+// step for the log ("" = the request).
+func (j *job) transportFailure(ctx context.Context, err error, what string) (*apiError, bool) {
+	if errors.Is(context.Cause(ctx), ErrShuttingDown) && j.c.Request.Context().Err() == nil {
+		return shuttingDown(), false
+	}
+	kind := classifyTransportError(j.c.Request.Context(), err)
+	if kind == failCanceled {
+		return transportError(failNetwork, err), false
+	}
+	if what != "" {
+		err = fmt.Errorf("%s: %w", what, err)
+	}
+	return transportError(kind, fmt.Errorf("channel #%d: %w", j.ch.ID, err)), true
 }
 
 // upstreamBody is the body for a channel that wants upModel: the client's

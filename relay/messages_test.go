@@ -173,7 +173,7 @@ func TestMessagesErrors(t *testing.T) {
 		{"bad key", envConfig{channels: []*model.Channel{channel(model.ChannelAnthropic, "c", up.URL, claude)}}, "sk-wrong", claude, 401, "authentication_error"},
 		{"model not allowed", envConfig{models: "other", channels: []*model.Channel{channel(model.ChannelAnthropic, "c", up.URL, claude)}}, "", claude, 403, "permission_error"},
 		{"quota", envConfig{userQuota: 1, channels: []*model.Channel{channel(model.ChannelAnthropic, "c", up.URL, claude)}}, "", claude, 403, "permission_error"},
-		{"no channel", envConfig{channels: []*model.Channel{channel(model.ChannelAnthropic, "c", up.URL, claude)}}, "", "claude-nope", 503, "api_error"},
+		{"no channel", envConfig{channels: []*model.Channel{channel(model.ChannelAnthropic, "c", up.URL, claude)}}, "", "claude-nope", 404, "not_found_error"},
 		{"no anthropic channel", envConfig{channels: []*model.Channel{channel(model.ChannelOpenAI, "o", openaiUp.URL, claude)}}, "", claude, 503, "api_error"},
 		{"upstream overloaded", envConfig{channels: []*model.Channel{channel(model.ChannelAnthropic, "c", overloaded.URL, claude)}}, "", claude, 529, "overloaded_error"},
 	} {

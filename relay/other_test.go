@@ -134,7 +134,7 @@ func testReload(t *testing.T, dialect string) {
 	up := newFake(t, answerJSON(1, 1))
 	e := newEnv(t, envConfig{dialect: dialect, channels: []*model.Channel{channel(model.ChannelOpenAI, "a", up.URL, "gpt-3.5-turbo")}})
 	const body = `{"model":"gpt-4","messages":[]}`
-	if w := e.do("POST", "/v1/chat/completions", body); w.Code != http.StatusServiceUnavailable {
+	if w := e.do("POST", "/v1/chat/completions", body); w.Code != http.StatusNotFound {
 		t.Fatalf("before: %d", w.Code)
 	}
 	if err := e.store.CreateChannels(t.Context(), []*model.Channel{channel(model.ChannelOpenAI, "b", up.URL, "gpt-4")}); err != nil {

@@ -68,7 +68,7 @@ func (r *Relay) Probe(ctx context.Context, row *model.Channel, name string) (tim
 	}
 	if resp.StatusCode != http.StatusOK {
 		if e, ok := openai.ParseErrorResponse(answer); ok {
-			return elapsed, fmt.Errorf("upstream status %d: %s", resp.StatusCode, e.Message)
+			return elapsed, fmt.Errorf("upstream status %d: %s", resp.StatusCode, redact(e.Message, ch.Key))
 		}
 		return elapsed, fmt.Errorf("upstream status %d", resp.StatusCode)
 	}

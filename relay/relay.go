@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"one-api/common"
 	"one-api/middleware"
@@ -42,6 +43,12 @@ type Config struct {
 	UnknownModelRatio float64
 	// MaxBodyBytes caps a request body (MAX_REQUEST_BODY_MB); 0 = 32 MiB.
 	MaxBodyBytes int64
+	// UpstreamMaxBodyBytes caps a non-stream upstream answer
+	// (UPSTREAM_MAX_BODY_MB); 0 = 64 MiB. A larger one is a 502, not charged.
+	UpstreamMaxBodyBytes int64
+	// StreamingTimeout ends a stream whose upstream sent nothing for this
+	// long (STREAMING_TIMEOUT); 0 = no limit.
+	StreamingTimeout time.Duration
 	// Rand returns a uniform int in [0, n); nil = math/rand/v2.IntN. Tests
 	// inject a seeded source to make channel choice reproducible.
 	Rand func(n int) int
@@ -68,6 +75,11 @@ type Relay struct {
 	disabled sync.Map   // channel id → struct{}: auto-disable in progress or done
 	// responses remembers which channel created a Responses API response.
 	responses responseOwners
+
+	// stopped is cancelled by EndInFlight; every attempt's context follows it.
+	stopped  context.Context
+	stop     context.CancelCauseFunc
+	warnings attemptWarnings
 }
 
 // New checks cfg, loads the routing table and the price tables, and
@@ -82,10 +94,14 @@ func New(ctx context.Context, cfg Config) (*Relay, error) {
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 32 << 20
 	}
+	if cfg.UpstreamMaxBodyBytes <= 0 {
+		cfg.UpstreamMaxBodyBytes = 64 << 20
+	}
 	if cfg.Rand == nil {
 		cfg.Rand = rand.IntN
 	}
 	r := &Relay{cfg: cfg}
+	r.stopped, r.stop = context.WithCancelCause(context.Background())
 	if err := r.Reload(ctx); err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package relay
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -16,25 +17,37 @@ import (
 // finish relays a complete (non-stream) upstream answer and bills it. The
 // body is read whole before anything is written: usage is in it, and a read
 // that fails can still be retried on another channel because the client has
-// seen nothing.
-func (j *job) finish(resp *http.Response, sent time.Time) (*apiError, bool) {
+// seen nothing. A body over UpstreamMaxBodyBytes, or a 2xx JSON endpoint
+// answer that is not JSON (a proxy's HTML page), is an upstream failure:
+// 502 or a retry, never charged.
+func (j *job) finish(ctx context.Context, resp *http.Response, sent time.Time) (*apiError, bool) {
 	defer resp.Body.Close()
 	if j.p.mode == modeSpeech {
 		j.copyAudio(resp, sent)
 		return nil, false
 	}
+	limit := j.r.cfg.UpstreamMaxBodyBytes
+	if resp.ContentLength > limit {
+		j.addUpstream(sent)
+		return upstreamFailure("upstream_response_too_large", "upstream response too large",
+			fmt.Errorf("channel #%d: Content-Length %d over the %d-byte limit", j.ch.ID, resp.ContentLength, limit)), false
+	}
 	buf := getBuffer()
 	defer putBuffer(buf)
-	_, err := buf.ReadFrom(resp.Body)
+	_, err := buf.ReadFrom(io.LimitReader(resp.Body, limit+1))
 	j.addUpstream(sent)
 	if err != nil {
-		kind := classifyTransportError(j.c.Request.Context(), err)
-		if kind == failCanceled {
-			return transportError(failNetwork, err), false
-		}
-		return transportError(kind, fmt.Errorf("channel #%d: read response: %w", j.ch.ID, err)), true
+		return j.transportFailure(ctx, err, "read response")
+	}
+	if int64(buf.Len()) > limit {
+		return upstreamFailure("upstream_response_too_large", "upstream response too large",
+			fmt.Errorf("channel #%d: response over the %d-byte limit", j.ch.ID, limit)), false
 	}
 	body := buf.Bytes()
+	if j.p.mode != modeTranscription && !looksLikeJSON(body) {
+		return upstreamFailure("bad_response_body", "upstream returned a response that is not JSON",
+			fmt.Errorf("channel #%d: status %d, Content-Type %q, not JSON", j.ch.ID, resp.StatusCode, resp.Header.Get("Content-Type"))), true
+	}
 	w := j.c.Writer
 	copyResponseHeader(w.Header(), resp.Header)
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
@@ -52,7 +65,7 @@ func (j *job) finish(resp *http.Response, sent time.Time) (*apiError, bool) {
 		usage = openai.Usage{PromptTokens: countText(j.p.req.Model, transcriptText(body))}
 	case j.p.mode.namedEvents():
 		usage = j.bodyUsage(body)
-	case !ok:
+	case !ok || !plausible(usage):
 		text := getText()
 		*text = openai.AppendCompletionText(*text, body)
 		usage = j.countUsage(*text)
@@ -60,6 +73,21 @@ func (j *job) finish(resp *http.Response, sent time.Time) (*apiError, bool) {
 	}
 	j.settle(usage)
 	return nil, false
+}
+
+// looksLikeJSON is a cheap check that body is a JSON object or array (the
+// full parse is the client's): an HTML page or plain text is not.
+func looksLikeJSON(body []byte) bool {
+	body = bytes.TrimLeft(body, " \t\r\n")
+	return len(body) > 0 && (body[0] == '{' || body[0] == '[')
+}
+
+// plausible reports whether reported usage can be billed. The parser reads
+// a negative count as 0, so a report of nothing at all (a broken or hostile
+// upstream, or one that fills in zeros) is counted locally instead, as
+// one-api did when total_tokens was 0.
+func plausible(u openai.Usage) bool {
+	return u.PromptTokens > 0 || u.CompletionTokens > 0
 }
 
 // copyAudio streams generated speech through; its price was fixed before

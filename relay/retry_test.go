@@ -64,9 +64,10 @@ func testPickPriorityAndWeight(t *testing.T, dialect string) {
 	if ch := tab.pick("default", "nope", nil, rng.IntN); ch != nil {
 		t.Errorf("pick for an unserved model = #%d", ch.ID)
 	}
-	if w := e.do("POST", "/v1/chat/completions", `{"model":"nope","messages":[]}`); w.Code != http.StatusServiceUnavailable ||
-		!strings.Contains(w.Body.String(), "no available channel for model nope") {
-		t.Errorf("unserved model: %d %s, want 503", w.Code, w.Body)
+	// No channel lists it: OpenAI's 404 (docs/compatibility.md).
+	if w := e.do("POST", "/v1/chat/completions", `{"model":"nope","messages":[]}`); w.Code != http.StatusNotFound ||
+		!strings.Contains(w.Body.String(), `"code":"model_not_found"`) {
+		t.Errorf("unserved model: %d %s, want 404 model_not_found", w.Code, w.Body)
 	}
 }
 

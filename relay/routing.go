@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -78,6 +79,18 @@ func (t *Table) Models(group string) []string { return t.models[group] }
 
 // Serves reports whether some enabled channel serves model for group.
 func (t *Table) Serves(group, name string) bool { return len(t.routes[group][name]) > 0 }
+
+// Lists reports whether any channel, enabled or not, lists model: a
+// request for a model no channel has is a 404, one whose channels are all
+// disabled (or serve other groups) a 503.
+func (t *Table) Lists(name string) bool {
+	for _, ch := range t.channels {
+		if slices.Contains(ch.Models, name) {
+			return true
+		}
+	}
+	return false
+}
 
 // pick chooses a channel for (group, model) that is not in tried: the
 // highest priority with an untried channel wins, and inside it the choice is

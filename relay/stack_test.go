@@ -54,6 +54,7 @@ type stack struct {
 	stmts *metrics.StatementCounter
 	// closers stop the batches in main.go's order (log batch, then quota).
 	closers []func(context.Context) error
+	relay   *relay.Relay
 }
 
 // testConfig is the configuration of an empty environment: every default.
@@ -84,6 +85,12 @@ func openStore(tb testing.TB, path string) *model.Store {
 // that nothing flushes on a timer: drain is the only flush, and a benchmark
 // counts its statements with the requests'.
 func newStack(tb testing.TB, store *model.Store, p profile) *stack {
+	tb.Helper()
+	return newStackWith(tb, store, p, nil)
+}
+
+// newStackWith is newStack with a hook that may change the relay's Config.
+func newStackWith(tb testing.TB, store *model.Store, p profile, tweak func(*relay.Config)) *stack {
 	tb.Helper()
 	ctx := context.Background()
 	cfg := testConfig(tb)
@@ -136,13 +143,18 @@ func newStack(tb testing.TB, store *model.Store, p profile) *stack {
 	}
 	tb.Cleanup(client.CloseIdleConnections)
 	client.Transport = p.tracer.Transport(m.Transport(client.Transport))
-	rl, err := relay.New(ctx, relay.Config{
+	rc := relay.Config{
 		Tokens: tokens, Ledger: ledger, Logs: logs, Options: options, Store: store, Client: client,
 		UnknownModelRatio: cfg.UnknownModelRatio, MaxBodyBytes: cfg.MaxRequestBodyBytes,
-	})
+	}
+	if tweak != nil {
+		tweak(&rc)
+	}
+	rl, err := relay.New(ctx, rc)
 	if err != nil {
 		tb.Fatal(err)
 	}
+	s.relay = rl
 	s.engine = router.New(router.Deps{
 		GinMode: gin.ReleaseMode,
 		Global: []gin.HandlerFunc{

@@ -1,26 +1,57 @@
 package relay
 
 import (
+	"bytes"
+	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"time"
 
-	"one-api/common"
 	"one-api/middleware"
 	"one-api/relay/openai"
 	"one-api/relay/sse"
+	"one-api/relay/tokenizer"
 )
 
 // stream relays an event stream event by event, each flushed as it comes.
-// The usage report that include_usage adds is kept for billing and passed
-// on only if the client asked for it. An upstream cut ends the client's
-// stream with an error event (never a [DONE] upstream did not send); the
-// client hanging up cancels the upstream request through the request
-// context. Either way what was delivered is billed.
-func (j *job) stream(resp *http.Response, sent time.Time) {
+//
+// The client's status line waits for upstream's first event: a stream that
+// fails before it (cut right after its headers, stalled, garbage) is an
+// upstream failure like any other and may go to another channel. From the
+// first event on, the stream is the client's: the usage report that
+// include_usage adds is kept for billing and passed on only if the client
+// asked for it; an upstream cut, a stall past StreamingTimeout or the
+// gateway's own shutdown ends the client's stream with an error event
+// (never a [DONE] upstream did not send); the client hanging up cancels the
+// upstream request through the request context. Either way what was
+// delivered is billed. Any local token count happens before the last
+// event is written, never between it and the end of the response.
+func (j *job) stream(ctx context.Context, resp *http.Response, sent time.Time) (*apiError, bool) {
 	defer resp.Body.Close()
 	c := j.c
+	rd := sse.NewReader(resp.Body)
+	ev, err := rd.Next()
+	if err != nil {
+		j.addUpstream(sent)
+		if errors.Is(err, io.EOF) {
+			err = errors.New("stream ended without an event")
+		}
+		switch {
+		case c.Request.Context().Err() != nil:
+			return transportError(failNetwork, err), false // the client left
+		case errors.Is(context.Cause(ctx), ErrShuttingDown):
+			return shuttingDown(), false
+		case errors.Is(context.Cause(ctx), errStalled):
+			err = fmt.Errorf("%w (%s)", errStalled, j.r.cfg.StreamingTimeout)
+		}
+		return upstreamFailure("upstream_stream_failed", "upstream stream failed before its first event",
+			fmt.Errorf("channel #%d: %w", j.ch.ID, err)), true
+	}
+
+	// Upstream may send no usage: have the tokenizer ready by the end.
+	tokenizer.Prepare(j.ch.upstreamModel(j.p.req.Model))
 	h := c.Writer.Header()
 	copyResponseHeader(h, resp.Header)
 	sse.SetHeaders(h)
@@ -34,29 +65,28 @@ func (j *job) stream(resp *http.Response, sent time.Time) {
 		usage     openai.Usage
 		haveUsage bool
 		delivered bool
+		done      bool
 		readErr   error
 		writeErr  error
 	)
-	rd := sse.NewReader(resp.Body)
-	for {
-		ev, err := rd.Next()
-		if err != nil {
-			if !errors.Is(err, io.EOF) {
-				readErr = err
-			}
-			break
-		}
+	for ; err == nil; ev, err = rd.Next() {
 		if ev.Done {
-			writeErr = w.Done()
+			done = true
 			break
 		}
-		if u, ok := openai.ExtractUsage(ev.Data); ok {
+		if u, ok := openai.ExtractUsage(ev.Data); ok && plausible(u) {
 			usage, haveUsage = u, true
 			if !j.p.req.IncludeUsage && openai.IsUsageOnlyChunk(ev.Data) {
 				continue
 			}
 		}
-		if writeErr = w.Data(ev.Data); writeErr != nil {
+		data := ev.Data
+		if bytes.HasPrefix(data, []byte(`{"error"`)) {
+			// An error object sent as an event may quote the key as a
+			// non-stream error does.
+			data = []byte(redact(string(data), j.ch.Key))
+		}
+		if writeErr = w.Data(data); writeErr != nil {
 			break
 		}
 		if !delivered && j.info != nil {
@@ -65,26 +95,58 @@ func (j *job) stream(resp *http.Response, sent time.Time) {
 		delivered = true
 		*text = openai.AppendCompletionText(*text, ev.Data)
 	}
+	if err != nil && !errors.Is(err, io.EOF) {
+		readErr = err
+	}
 	j.addUpstream(sent)
 
 	clientGone := writeErr != nil || c.Request.Context().Err() != nil
-	if readErr != nil && !clientGone {
-		if j.info != nil {
-			j.info.RelayError = true
-		}
-		common.Warn("channel #%d: stream cut: %v (request id: %s)", j.ch.ID, readErr, h.Get(middleware.RequestIDHeader))
-		_ = w.Error(openai.Error{
-			Message: middleware.WithRequestID(c, "upstream stream was interrupted"),
-			Type:    openai.TypeUpstream, Code: "stream_interrupted",
-		})
-	}
 	if !haveUsage && !delivered && (readErr != nil || clientGone) {
 		// Nothing reached the client: a failed request, not charged.
 		j.release()
-		return
+		return nil, false
+	}
+	if !haveUsage && !clientGone {
+		// Counted before the final event, so the client's response is not
+		// held open by the count (issue 12).
+		usage, haveUsage = j.countUsage(*text), true
+	}
+	switch {
+	case clientGone:
+	case done:
+		writeErr = w.Done()
+	case readErr != nil:
+		j.endStream(ctx, w)
 	}
 	if !haveUsage {
 		usage = j.countUsage(*text)
 	}
 	j.settle(usage)
+	return nil, false
+}
+
+// endStream ends a stream that did not finish with an error event saying
+// why: the gateway stopping, upstream going silent, or upstream cutting it.
+func (j *job) endStream(ctx context.Context, w *sse.Writer) {
+	if j.info != nil {
+		j.info.RelayError = true
+	}
+	e := openai.Error{Type: openai.TypeUpstream}
+	status := 0
+	switch cause := context.Cause(ctx); {
+	case errors.Is(cause, ErrShuttingDown):
+		e.Type, e.Code, e.Message = openai.TypeOneAPI, "server_shutting_down", "the server is shutting down; the response was cut short"
+		status = http.StatusServiceUnavailable
+	case errors.Is(cause, errStalled):
+		e.Code, e.Message = "stream_timeout", fmt.Sprintf("upstream sent nothing for %s", j.r.cfg.StreamingTimeout)
+		status = http.StatusGatewayTimeout
+	default:
+		e.Code, e.Message = "stream_interrupted", "upstream stream was interrupted"
+		status = http.StatusBadGateway
+	}
+	if status != http.StatusServiceUnavailable {
+		j.warnAttempt(status, e.Type+"/"+e.Code.(string))
+	}
+	e.Message = middleware.WithRequestID(j.c, e.Message)
+	_ = w.Error(e)
 }

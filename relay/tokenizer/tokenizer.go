@@ -8,6 +8,7 @@ package tokenizer
 import (
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/pkoukk/tiktoken-go"
 	tiktoken_loader "github.com/pkoukk/tiktoken-go-loader"
@@ -28,9 +29,11 @@ const (
 // encoding is one BPE table, loaded on first use: parsing o200k_base takes a
 // noticeable fraction of a second that start-up should not pay.
 type encoding struct {
-	name string
-	once sync.Once
-	tk   *tiktoken.Tiktoken // nil if loading failed
+	name    string
+	once    sync.Once
+	tk      *tiktoken.Tiktoken // nil if loading failed
+	prepare sync.Once
+	ready   atomic.Bool // the load is over (tk set, or failed)
 }
 
 var (
@@ -46,6 +49,7 @@ var o200kPrefixes = []string{"gpt-4o", "chatgpt-4o", "gpt-4.1", "gpt-4.5", "gpt-
 
 func (e *encoding) get() *tiktoken.Tiktoken {
 	e.once.Do(func() {
+		defer e.ready.Store(true)
 		// SetBpeLoader sets a tiktoken-go global; doing it under a Once that
 		// precedes every GetEncoding keeps it race-free.
 		loaderOnce.Do(func() { tiktoken.SetBpeLoader(tiktoken_loader.NewOfflineLoader()) })
@@ -72,6 +76,19 @@ func encodingFor(model string) *encoding {
 	return cl100k
 }
 
+// Prepare starts loading model's encoding in the background, once, so that
+// a count needed later (at the end of a stream that reports no usage, which
+// may be the end of a shutdown's budget) does not wait for the load. It is
+// cheap to call on every stream.
+func Prepare(model string) {
+	e := encodingFor(model)
+	e.prepare.Do(func() { go e.get() })
+}
+
+// Ready reports whether model's encoding is loaded, so that a count will
+// not wait seconds for it.
+func Ready(model string) bool { return encodingFor(model).ready.Load() }
+
 // Warm loads both encodings now, so that the first request needing a count
 // does not wait for it. It is optional and safe to call concurrently.
 func Warm() {
@@ -79,30 +96,28 @@ func Warm() {
 	o200k.get()
 }
 
-func count(e *encoding, text string) int {
-	if text == "" {
-		return 0
-	}
-	tk := e.get()
-	if tk == nil {
-		return (len(text) + 3) / 4
-	}
-	// Special-token text such as "<|endoftext|>" counts as ordinary text,
-	// as in one-api's Encode(text, nil, nil).
-	return len(tk.EncodeOrdinary(text))
+func count(e *encoding, text string, b *budget) int {
+	before := b.total()
+	b.add(e, text)
+	return b.total() - before
 }
 
 // CountText returns the number of tokens of text for model.
-func CountText(model, text string) int { return count(encodingFor(model), text) }
+// Counting is linear in len(text) and exact for the first exactBudget
+// bytes; the rest is estimated (see bound.go).
+func CountText(model, text string) int {
+	b := newBudget()
+	b.add(encodingFor(model), text)
+	return b.total()
+}
 
 // CountInput returns the tokens of a completions prompt or embeddings input.
 func CountInput(model string, in openai.Input) int {
-	e := encodingFor(model)
-	n := in.Tokens
+	e, b := encodingFor(model), newBudget()
 	for _, t := range in.Texts {
-		n += count(e, t)
+		b.add(e, t)
 	}
-	return n
+	return in.Tokens + b.total()
 }
 
 // CountMessages returns the prompt tokens of a chat request the way one-api
@@ -111,7 +126,7 @@ func CountInput(model string, in openai.Input) int {
 // priming the reply. gpt-3.5-turbo-0301 frames differently (4, and a name
 // replaces the role).
 func CountMessages(model string, messages []openai.Message) int {
-	e := encodingFor(model)
+	e, b := encodingFor(model), newBudget()
 	perMessage, perName := 3, 1
 	if model == "gpt-3.5-turbo-0301" {
 		perMessage, perName = 4, -1
@@ -122,14 +137,14 @@ func CountMessages(model string, messages []openai.Message) int {
 		for _, p := range m.Content {
 			switch p.Type {
 			case "text":
-				n += count(e, p.Text)
+				n += count(e, p.Text, &b)
 			case "image_url":
 				n += imageTokens(p.ImageDetail)
 			}
 		}
-		n += count(e, m.Role)
+		n += count(e, m.Role, &b)
 		if m.Name != "" {
-			n += perName + count(e, m.Name)
+			n += perName + count(e, m.Name, &b)
 		}
 	}
 	return n + 3
