@@ -63,11 +63,13 @@ func AnthropicErrorType(status int) string {
 	return "api_error"
 }
 
-// NewAnthropicError builds the error body: typ is kept when it is one of
-// Anthropic's types, else replaced by the status's.
+// NewAnthropicError builds the error body. The status decides the type
+// where Anthropic documents one for it (a 404 is not_found_error even when
+// the gateway's OpenAI error called it invalid_request_error); typ is kept
+// only for statuses without one, and only when it is one of Anthropic's.
 func NewAnthropicError(status int, typ, msg string) AnthropicError {
-	if !anthropicTypes[typ] {
-		typ = AnthropicErrorType(status)
+	if t := AnthropicErrorType(status); t != "api_error" || !anthropicTypes[typ] {
+		typ = t
 	}
 	return AnthropicError{Type: "error", Error: AnthropicErrorBody{Type: typ, Message: msg}}
 }
