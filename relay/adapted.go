@@ -2,6 +2,7 @@ package relay
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"one-api/relay/adaptor"
 	"one-api/relay/openai"
 	"one-api/relay/sse"
+	"one-api/relay/tokenizer"
 )
 
 // attemptAdapted is attempt for a channel whose upstream speaks another
@@ -23,7 +25,10 @@ import (
 // channels.
 func (j *job) attemptAdapted(ch *Channel) (*apiError, bool) {
 	c := j.c
-	ctx := c.Request.Context()
+	// As for OpenAI channels: ended by the client leaving, by EndInFlight
+	// at the shutdown deadline, or by a stream stalling.
+	ctx, cancel := j.r.attemptContext(c.Request.Context())
+	defer cancel(nil)
 	upModel := ch.upstreamModel(j.p.req.Model)
 	up, err := ch.adaptor.ConvertRequest(adaptor.Request{Path: c.FullPath(), Model: upModel, Body: j.p.body, Stream: j.p.req.Stream})
 	if errors.Is(err, adaptor.ErrEndpoint) {
@@ -54,11 +59,7 @@ func (j *job) attemptAdapted(ch *Channel) (*apiError, bool) {
 	resp, err := j.r.cfg.Client.Do(req)
 	if err != nil {
 		j.addUpstream(sent)
-		kind := classifyTransportError(ctx, err)
-		if kind == failCanceled {
-			return transportError(failNetwork, err), false
-		}
-		return transportError(kind, fmt.Errorf("channel #%d: %w", ch.ID, err)), true
+		return j.transportFailure(ctx, err, "")
 	}
 	st := &adaptor.State{Path: c.FullPath(), Model: j.p.req.Model, Created: time.Now().Unix(), IncludeUsage: j.p.req.IncludeUsage,
 		PromptTokens: func() int { return countPrompt(j.p, upModel) }}
@@ -71,25 +72,20 @@ func (j *job) attemptAdapted(ch *Channel) (*apiError, bool) {
 		return &apiError{status: status, body: body}, disabled || status == http.StatusTooManyRequests || status >= 500
 	}
 	if j.p.req.Stream && isEventStream(resp.Header.Get("Content-Type")) {
-		j.streamAdapted(resp, sent, ch.adaptor.NewStream(st))
+		resp.Body = watchIdle(resp.Body, j.r.cfg.StreamingTimeout, cancel)
+		j.streamAdapted(ctx, resp, sent, ch.adaptor.NewStream(st))
 		return nil, false
 	}
-	return j.finishAdapted(resp, sent, st)
+	return j.finishAdapted(ctx, resp, sent, st)
 }
 
 // finishAdapted converts and relays a complete answer, then bills it.
-func (j *job) finishAdapted(resp *http.Response, sent time.Time, st *adaptor.State) (*apiError, bool) {
+func (j *job) finishAdapted(ctx context.Context, resp *http.Response, sent time.Time, st *adaptor.State) (*apiError, bool) {
 	defer resp.Body.Close()
 	buf := getBuffer()
 	defer putBuffer(buf)
-	_, err := buf.ReadFrom(resp.Body)
-	j.addUpstream(sent)
-	if err != nil {
-		kind := classifyTransportError(j.c.Request.Context(), err)
-		if kind == failCanceled {
-			return transportError(failNetwork, err), false
-		}
-		return transportError(kind, fmt.Errorf("channel #%d: read response: %w", j.ch.ID, err)), true
+	if e, retry := j.readAnswer(ctx, resp, sent, buf); e != nil {
+		return e, retry
 	}
 	body, usage, ok, err := j.ch.adaptor.ConvertResponse(st, buf.Bytes())
 	if err != nil {
@@ -118,9 +114,11 @@ func (j *job) finishAdapted(resp *http.Response, sent time.Time, st *adaptor.Sta
 // stream with an error event (never a [DONE] the upstream did not
 // earn), and what was delivered is billed, with upstream's usage or else
 // the tokenizer's count.
-func (j *job) streamAdapted(resp *http.Response, sent time.Time, conv adaptor.Stream) {
+func (j *job) streamAdapted(ctx context.Context, resp *http.Response, sent time.Time, conv adaptor.Stream) {
 	defer resp.Body.Close()
 	c := j.c
+	// Upstream may send no usage: have the tokenizer ready by the end.
+	tokenizer.Prepare(j.ch.upstreamModel(j.p.req.Model))
 	h := c.Writer.Header()
 	sse.SetHeaders(h)
 	c.Writer.WriteHeader(http.StatusOK)
@@ -178,7 +176,11 @@ func (j *job) streamAdapted(resp *http.Response, sent time.Time, conv adaptor.St
 	j.addUpstream(sent)
 
 	clientGone := writeErr != nil || c.Request.Context().Err() != nil
-	if failure != nil && !clientGone {
+	stopped := errors.Is(context.Cause(ctx), ErrShuttingDown) || errors.Is(context.Cause(ctx), errStalled)
+	if failure != nil && !clientGone && stopped {
+		// The gateway's deadline or STREAMING_TIMEOUT cut it: say which.
+		j.endStream(ctx, w)
+	} else if failure != nil && !clientGone {
 		if j.info != nil {
 			j.info.RelayError = true
 		}

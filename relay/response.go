@@ -26,22 +26,10 @@ func (j *job) finish(ctx context.Context, resp *http.Response, sent time.Time) (
 		j.copyAudio(resp, sent)
 		return nil, false
 	}
-	limit := j.r.cfg.UpstreamMaxBodyBytes
-	if resp.ContentLength > limit {
-		j.addUpstream(sent)
-		return upstreamFailure("upstream_response_too_large", "upstream response too large",
-			fmt.Errorf("channel #%d: Content-Length %d over the %d-byte limit", j.ch.ID, resp.ContentLength, limit)), false
-	}
 	buf := getBuffer()
 	defer putBuffer(buf)
-	_, err := buf.ReadFrom(io.LimitReader(resp.Body, limit+1))
-	j.addUpstream(sent)
-	if err != nil {
-		return j.transportFailure(ctx, err, "read response")
-	}
-	if int64(buf.Len()) > limit {
-		return upstreamFailure("upstream_response_too_large", "upstream response too large",
-			fmt.Errorf("channel #%d: response over the %d-byte limit", j.ch.ID, limit)), false
+	if e, retry := j.readAnswer(ctx, resp, sent, buf); e != nil {
+		return e, retry
 	}
 	body := buf.Bytes()
 	if j.p.mode != modeTranscription && !looksLikeJSON(body) {
@@ -72,6 +60,29 @@ func (j *job) finish(ctx context.Context, resp *http.Response, sent time.Time) (
 		putText(text)
 	}
 	j.settle(usage)
+	return nil, false
+}
+
+// readAnswer reads a complete upstream answer into buf, at most
+// UpstreamMaxBodyBytes of it: a larger one is an upstream failure (502, no
+// retry, never charged), so that one answer cannot hold the process's
+// memory (issue 12).
+func (j *job) readAnswer(ctx context.Context, resp *http.Response, sent time.Time, buf *bytes.Buffer) (*apiError, bool) {
+	limit := j.r.cfg.UpstreamMaxBodyBytes
+	if resp.ContentLength > limit {
+		j.addUpstream(sent)
+		return upstreamFailure("upstream_response_too_large", "upstream response too large",
+			fmt.Errorf("channel #%d: Content-Length %d over the %d-byte limit", j.ch.ID, resp.ContentLength, limit)), false
+	}
+	_, err := buf.ReadFrom(io.LimitReader(resp.Body, limit+1))
+	j.addUpstream(sent)
+	if err != nil {
+		return j.transportFailure(ctx, err, "read response")
+	}
+	if int64(buf.Len()) > limit {
+		return upstreamFailure("upstream_response_too_large", "upstream response too large",
+			fmt.Errorf("channel #%d: response over the %d-byte limit", j.ch.ID, limit)), false
+	}
 	return nil, false
 }
 
