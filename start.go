@@ -337,6 +337,7 @@ func (g *server) serveHTTP(ctx context.Context) error {
 		return fmt.Errorf("listen %s: %w", cfg.ListenAddr(), err)
 	}
 	common.SysLog("listening on %s", ln.Addr())
+	common.SysLog("web console: %s", consoleURL(ln.Addr()))
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 
@@ -411,4 +412,17 @@ func (s closerStack) closeAll(deadline time.Time) error {
 		common.SysLog("%s stopped", s[i].name)
 	}
 	return errs
+}
+
+// consoleURL is the address a person opens in a browser: the listener's,
+// with localhost for an any-address listener.
+func consoleURL(addr net.Addr) string {
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return "http://" + addr.String() + "/"
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port) + "/"
 }
