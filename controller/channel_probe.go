@@ -68,17 +68,11 @@ type probeResult struct {
 
 // Test tests the channel :id with ?model= or its first model.
 func (p *ChannelProbe) Test(c *gin.Context) {
-	id, err := idParam(c)
-	if err != nil {
-		fail(c, err)
+	row, ok := p.channelParam(c)
+	if !ok {
 		return
 	}
 	ctx := c.Request.Context()
-	row, err := p.Store.GetChannel(ctx, id)
-	if err != nil {
-		fail(c, err)
-		return
-	}
 	name := c.Query("model")
 	ms, probeErr := p.probe(ctx, row, name)
 	if errors.Is(probeErr, errNotRecorded) {
@@ -186,17 +180,11 @@ type balanceResult struct {
 // balance and balance_updated_time. A channel type without a known balance
 // API is told so.
 func (p *ChannelProbe) UpdateBalance(c *gin.Context) {
-	id, err := idParam(c)
-	if err != nil {
-		fail(c, err)
+	row, ok := p.channelParam(c)
+	if !ok {
 		return
 	}
 	ctx := c.Request.Context()
-	row, err := p.Store.GetChannel(ctx, id)
-	if err != nil {
-		fail(c, err)
-		return
-	}
 	balance, err := p.updateBalance(ctx, row)
 	if err != nil {
 		fail(c, err)
@@ -244,4 +232,20 @@ func (p *ChannelProbe) UpdateAllBalances(c *gin.Context) {
 		msg = strconv.Itoa(failed) + " of " + strconv.Itoa(len(supported)) + " balances could not be read"
 	}
 	c.JSON(http.StatusOK, Envelope{Success: true, Message: msg})
+}
+
+// channelParam is the channel named by :id; on failure it has answered the
+// request.
+func (p *ChannelProbe) channelParam(c *gin.Context) (*model.Channel, bool) {
+	id, err := idParam(c)
+	if err != nil {
+		fail(c, err)
+		return nil, false
+	}
+	row, err := p.Store.GetChannel(c.Request.Context(), id)
+	if err != nil {
+		fail(c, err)
+		return nil, false
+	}
+	return row, true
 }

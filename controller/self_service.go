@@ -128,14 +128,11 @@ func (a *API) AffCode(c *gin.Context) {
 // AvailableModels is GET /api/user/available_models: the models the
 // caller's group can use (enabled abilities), as one-api answers.
 func (a *API) AvailableModels(c *gin.Context) {
-	ctx := c.Request.Context()
-	id, _ := caller(c)
-	u, err := a.Store.GetUser(ctx, id)
-	if err != nil {
-		fail(c, err)
+	group, ok := a.callerGroup(c)
+	if !ok {
 		return
 	}
-	models, err := a.Store.GroupModels(ctx, u.Group)
+	models, err := a.Store.GroupModels(c.Request.Context(), group)
 	if err != nil {
 		fail(c, err)
 		return
@@ -147,19 +144,28 @@ func (a *API) AvailableModels(c *gin.Context) {
 // by the type of the channels that serve them (one-api keyed its built-in
 // model lists by channel type).
 func (a *API) Models(c *gin.Context) {
-	ctx := c.Request.Context()
-	id, _ := caller(c)
-	u, err := a.Store.GetUser(ctx, id)
-	if err != nil {
-		fail(c, err)
+	group, ok := a.callerGroup(c)
+	if !ok {
 		return
 	}
-	m, err := a.Store.GroupModelsByChannelType(ctx, u.Group)
+	m, err := a.Store.GroupModelsByChannelType(c.Request.Context(), group)
 	if err != nil {
 		fail(c, err)
 		return
 	}
 	respond(c, m)
+}
+
+// callerGroup is the logged-in caller's group, read fresh from the store;
+// on failure it has answered the request.
+func (a *API) callerGroup(c *gin.Context) (string, bool) {
+	id, _ := caller(c)
+	u, err := a.Store.GetUser(c.Request.Context(), id)
+	if err != nil {
+		fail(c, err)
+		return "", false
+	}
+	return u.Group, true
 }
 
 // dashboardDays is how far back GET /api/user/dashboard looks.
