@@ -19,18 +19,20 @@ import (
 )
 
 // attemptAdapted is attempt for a channel whose upstream speaks another
-// protocol (ch.adaptor): the request is converted before it goes out, and
-// the answer, a stream event by event, or an error is converted back to
-// OpenAI's shape. Retries, auto-disable and billing work as for OpenAI
-// channels.
-func (j *job) attemptAdapted(ch *Channel) (*apiError, bool) {
+// protocol than the client: the request is converted by a before it goes
+// out, and the answer, a stream event by event, or an error is converted
+// back. That is an OpenAI client in front of an Anthropic or Gemini
+// channel (ch.adaptor), or an Anthropic Messages client in front of an
+// OpenAI-protocol channel (anthropic.Reverse; j.reverse()). Retries,
+// auto-disable and billing work as for OpenAI channels.
+func (j *job) attemptAdapted(ch *Channel, a adaptor.Adaptor) (*apiError, bool) {
 	c := j.c
 	// As for OpenAI channels: ended by the client leaving, by EndInFlight
 	// at the shutdown deadline, or by a stream stalling.
 	ctx, cancel := j.r.attemptContext(c.Request.Context())
 	defer cancel(nil)
 	upModel := ch.upstreamModel(j.p.req.Model)
-	up, err := ch.adaptor.ConvertRequest(adaptor.Request{Path: c.FullPath(), Model: upModel, Body: j.p.body, Stream: j.p.req.Stream})
+	up, err := a.ConvertRequest(adaptor.Request{Path: c.FullPath(), Model: upModel, Body: j.p.body, Stream: j.p.req.Stream})
 	if errors.Is(err, adaptor.ErrEndpoint) {
 		// Another channel of the model may speak OpenAI and serve it.
 		return gatewayError(http.StatusBadRequest, "unsupported_endpoint",
@@ -39,21 +41,9 @@ func (j *job) attemptAdapted(ch *Channel) (*apiError, bool) {
 	if err != nil {
 		return gatewayError(http.StatusBadRequest, "invalid_request", err.Error()), false
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ch.BaseURL+up.Path, bytes.NewReader(up.Body))
+	req, err := j.adaptedRequest(ctx, ch, upModel, up)
 	if err != nil {
 		return internalError("build_request_failed", fmt.Errorf("channel #%d: %w", ch.ID, err)), false
-	}
-	h := req.Header
-	h.Set("Content-Type", "application/json")
-	if j.p.req.Stream {
-		h.Set("Accept", "text/event-stream")
-	} else {
-		h.Set("Accept", "application/json")
-	}
-	name, value := ch.authHeader.Header(ch.Key)
-	h.Set(name, value)
-	for k, vv := range up.Header {
-		h[k] = vv
 	}
 	sent := time.Now()
 	resp, err := j.r.cfg.Client.Do(req)
@@ -67,27 +57,60 @@ func (j *job) attemptAdapted(ch *Channel) (*apiError, bool) {
 		defer resp.Body.Close()
 		errBody, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 		j.addUpstream(sent)
-		status, body := ch.adaptor.ConvertError(resp.StatusCode, errBody)
+		status, body := a.ConvertError(resp.StatusCode, errBody)
+		body.Message, body.Param = redact(body.Message, ch.Key), redact(body.Param, ch.Key)
 		disabled := j.r.maybeDisable(ctx, j.opts, ch, status, body)
 		return &apiError{status: status, body: body}, disabled || status == http.StatusTooManyRequests || status >= 500
 	}
 	if j.p.req.Stream && isEventStream(resp.Header.Get("Content-Type")) {
 		resp.Body = watchIdle(resp.Body, j.r.cfg.StreamingTimeout, cancel)
-		j.streamAdapted(ctx, resp, sent, ch.adaptor.NewStream(st))
+		j.streamAdapted(ctx, resp, sent, a.NewStream(st))
 		return nil, false
 	}
-	return j.finishAdapted(ctx, resp, sent, st)
+	return j.finishAdapted(ctx, resp, sent, a, st)
+}
+
+// reverse reports whether the client speaks Anthropic's Messages API to a
+// converted OpenAI-protocol channel: its request goes where an OpenAI
+// client's would (path prefix, Azure deployment), its stream gets named
+// events, and the text for a local count is read from upstream's OpenAI
+// chunks rather than from what the client gets.
+func (j *job) reverse() bool { return j.p.mode == modeMessages }
+
+// adaptedRequest builds the converted request to ch.
+func (j *job) adaptedRequest(ctx context.Context, ch *Channel, upModel string, up adaptor.Upstream) (*http.Request, error) {
+	if j.reverse() {
+		j.note = routeNote("/v1/messages", "converted to", "chat completions")
+		return newUpstreamRequest(ctx, ch, up.Path, "", "", upModel, up.Body, "application/json", j.p.req.Stream)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ch.BaseURL+up.Path, bytes.NewReader(up.Body))
+	if err != nil {
+		return nil, err
+	}
+	h := req.Header
+	h.Set("Content-Type", "application/json")
+	if j.p.req.Stream {
+		h.Set("Accept", "text/event-stream")
+	} else {
+		h.Set("Accept", "application/json")
+	}
+	name, value := ch.authHeader.Header(ch.Key)
+	h.Set(name, value)
+	for k, vv := range up.Header {
+		h[k] = vv
+	}
+	return req, nil
 }
 
 // finishAdapted converts and relays a complete answer, then bills it.
-func (j *job) finishAdapted(ctx context.Context, resp *http.Response, sent time.Time, st *adaptor.State) (*apiError, bool) {
+func (j *job) finishAdapted(ctx context.Context, resp *http.Response, sent time.Time, a adaptor.Adaptor, st *adaptor.State) (*apiError, bool) {
 	defer resp.Body.Close()
 	buf := getBuffer()
 	defer putBuffer(buf)
 	if e, retry := j.readAnswer(ctx, resp, sent, buf); e != nil {
 		return e, retry
 	}
-	body, usage, ok, err := j.ch.adaptor.ConvertResponse(st, buf.Bytes())
+	body, usage, ok, err := a.ConvertResponse(st, buf.Bytes())
 	if err != nil {
 		e := transportError(failNetwork, fmt.Errorf("channel #%d: %w", j.ch.ID, err))
 		e.body.Message, e.body.Code = "upstream answer could not be read", "bad_response"
@@ -101,7 +124,11 @@ func (j *job) finishAdapted(ctx context.Context, resp *http.Response, sent time.
 	_, _ = w.Write(body)
 	if !ok {
 		text := getText()
-		*text = openai.AppendCompletionText(*text, body)
+		if j.reverse() {
+			*text = openai.AppendCompletionText(*text, buf.Bytes())
+		} else {
+			*text = openai.AppendCompletionText(*text, body)
+		}
 		usage = j.countUsage(*text)
 		putText(text)
 	}
@@ -113,7 +140,8 @@ func (j *job) finishAdapted(ctx context.Context, resp *http.Response, sent time.
 // flushed as converted, a cut or an upstream error event ends the client's
 // stream with an error event (never a [DONE] the upstream did not
 // earn), and what was delivered is billed, with upstream's usage or else
-// the tokenizer's count.
+// the tokenizer's count. A Messages client gets named events (the name is
+// the payload's "type") and no [DONE]: adaptor.Done only marks the end.
 func (j *job) streamAdapted(ctx context.Context, resp *http.Response, sent time.Time, conv adaptor.Stream) {
 	defer resp.Body.Close()
 	c := j.c
@@ -133,15 +161,20 @@ func (j *job) streamAdapted(ctx context.Context, resp *http.Response, sent time.
 		writeErr  error
 		failure   error // the upstream's stream failed: cut, bad event, error event
 	)
+	reverse := j.reverse()
 	emit := func(p []byte) error {
 		if bytes.Equal(p, adaptor.Done) {
-			if err := w.Done(); err != nil {
-				writeErr = err
+			if !reverse {
+				writeErr = w.Done()
 			}
 			done = writeErr == nil
 			return writeErr
 		}
-		if err := w.Data(p); err != nil {
+		var name []byte
+		if reverse {
+			name = openai.EventType(p)
+		}
+		if err := w.Event(name, p); err != nil {
 			writeErr = err
 			return err
 		}
@@ -149,7 +182,9 @@ func (j *job) streamAdapted(ctx context.Context, resp *http.Response, sent time.
 			j.info.TTFT = time.Since(j.start)
 		}
 		delivered = true
-		*text = openai.AppendCompletionText(*text, p)
+		if !reverse {
+			*text = openai.AppendCompletionText(*text, p)
+		}
 		return nil
 	}
 	rd := sse.NewReader(resp.Body)
@@ -165,6 +200,9 @@ func (j *job) streamAdapted(ctx context.Context, resp *http.Response, sent time.
 		case ev.Done: // not part of these protocols; the converter decides the end
 			continue
 		default:
+			if reverse {
+				*text = openai.AppendCompletionText(*text, ev.Data)
+			}
 			if err := conv.Event(ev.Name, ev.Data, emit); err != nil && writeErr == nil {
 				failure = err
 			}
@@ -190,7 +228,7 @@ func (j *job) streamAdapted(ctx context.Context, resp *http.Response, sent time.
 		}
 		common.Warn("channel #%d: stream failed: %v (request id: %s)", j.ch.ID, failure, h.Get(middleware.RequestIDHeader))
 		e.Message = middleware.WithRequestID(c, e.Message)
-		_ = w.Error(e)
+		_ = j.streamError(w, http.StatusBadGateway, e)
 	}
 	usage, haveUsage := conv.Usage()
 	// A client that hangs up right after [DONE] cancels the request

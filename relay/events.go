@@ -35,8 +35,10 @@ func (m mode) filter() func(*Channel) bool {
 	switch m {
 	case modeResponses:
 		return servesResponses
-	case modeMessages, modeCountTokens:
+	case modeMessages:
 		return servesMessages
+	case modeCountTokens:
+		return speaksMessages
 	}
 	return nil
 }
@@ -60,7 +62,7 @@ func (j *job) pick(tried []int) *Channel {
 // noCapableChannel is the answer when channels serve the model but none of
 // them speaks the route's protocol.
 func (j *job) noCapableChannel() *apiError {
-	need := "an Anthropic channel"
+	need := "an Anthropic or OpenAI-protocol channel (Gemini channels cannot serve it)"
 	if j.p.mode == modeResponses {
 		need = "an OpenAI, Azure, Custom or OpenAI-compatible channel"
 	}

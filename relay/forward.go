@@ -14,6 +14,7 @@ import (
 	"one-api/metrics"
 	"one-api/middleware"
 	"one-api/model"
+	"one-api/relay/adaptor"
 	"one-api/relay/channeltype"
 	"one-api/relay/openai"
 )
@@ -176,10 +177,8 @@ func (j *job) try(ch *Channel) (*apiError, bool) {
 	if j.r.stopped.Err() != nil {
 		return shuttingDown(), false
 	}
-	// The Responses and Messages routes speak their channel's own protocol
-	// (routing picked only channels that do): no adaptor in between.
-	if ch.adaptor != nil && !j.p.mode.namedEvents() {
-		return j.attemptAdapted(ch)
+	if a := j.conversion(ch); a != nil {
+		return j.attemptAdapted(ch, a)
 	}
 	ctx, cancel := j.r.attemptContext(c.Request.Context())
 	defer cancel(nil)
@@ -216,6 +215,20 @@ func (j *job) try(ch *Channel) (*apiError, bool) {
 		return j.stream(ctx, resp, sent)
 	}
 	return j.finish(ctx, resp, sent)
+}
+
+// conversion is the adaptor between the client's protocol and ch's; nil
+// when the body passes through. The Responses route only goes to channels
+// that speak it; the Messages route is native on Anthropic channels and
+// converted on OpenAI-protocol ones.
+func (j *job) conversion(ch *Channel) adaptor.Adaptor {
+	switch j.p.mode {
+	case modeResponses:
+		return nil
+	case modeMessages:
+		return messagesConversion(ch)
+	}
+	return ch.adaptor
 }
 
 // transportFailure answers an attempt whose request or body read failed:

@@ -12,6 +12,8 @@ import (
 	"one-api/metrics"
 	"one-api/middleware"
 	"one-api/model"
+	"one-api/relay/adaptor"
+	"one-api/relay/adaptor/anthropic"
 	"one-api/relay/openai"
 	"one-api/relay/sse"
 )
@@ -19,11 +21,30 @@ import (
 // Anthropic's Messages API (POST /v1/messages) is forwarded natively to
 // Anthropic channels: the body and the named stream events go through
 // unchanged, and billing reads the usage of message_start and
-// message_delta. Errors on these routes are in Anthropic's shape
-// (middleware.AnthropicPath).
+// message_delta. OpenAI-protocol channels serve it converted
+// (anthropic.Reverse, through attemptAdapted). Errors on these routes are
+// in Anthropic's shape (middleware.AnthropicPath).
 
-// servesMessages reports whether ch speaks the Messages API.
-func servesMessages(ch *Channel) bool { return ch.Type == model.ChannelAnthropic }
+// speaksMessages reports whether ch's upstream has the Messages API itself.
+func speaksMessages(ch *Channel) bool { return ch.Type == model.ChannelAnthropic }
+
+// servesMessages reports whether ch can answer POST /v1/messages: natively,
+// or converted to chat completions on an OpenAI-protocol channel (OpenAI,
+// Azure and the OpenAI-compatible vendor types; not Gemini).
+func servesMessages(ch *Channel) bool {
+	return speaksMessages(ch) || ch.adaptor == nil && !ch.unsupported
+}
+
+// messagesConversion is the adaptor of a /v1/messages request to ch: nil
+// when ch speaks the Messages API (passthrough), else the reverse
+// conversion. OpenAI's own channels get max_completion_tokens, which its
+// reasoning models require.
+func messagesConversion(ch *Channel) adaptor.Adaptor {
+	if speaksMessages(ch) {
+		return nil
+	}
+	return anthropic.Reverse{MaxCompletionTokens: ch.Type == model.ChannelOpenAI}
+}
 
 // forwardAnthropicHeaders passes the client's API version and beta flags on
 // (prompt caching, extended output and the like are opted into with them).
@@ -169,11 +190,11 @@ func (r *Relay) countTokens(c *gin.Context) {
 	t := r.table.Load()
 	var ch *Channel
 	if id := ti.ChannelID; id != 0 {
-		if fc, ok := t.Channel(id); ok && fc.Status == model.ChannelEnabled && servesMessages(fc) {
+		if fc, ok := t.Channel(id); ok && fc.Status == model.ChannelEnabled && speaksMessages(fc) {
 			ch = fc
 		}
 	} else {
-		ch = t.pickIf(ti.Auth.Group, p.req.Model, nil, r.cfg.Rand, servesMessages)
+		ch = t.pickIf(ti.Auth.Group, p.req.Model, nil, r.cfg.Rand, speaksMessages)
 	}
 	if ch != nil && r.forwardCountTokens(c, p, ch) {
 		return

@@ -148,5 +148,15 @@ func (j *job) endStream(ctx context.Context, w *sse.Writer) {
 		j.warnAttempt(status, e.Type+"/"+e.Code.(string))
 	}
 	e.Message = middleware.WithRequestID(j.c, e.Message)
-	_ = w.Error(e)
+	_ = j.streamError(w, status, e)
+}
+
+// streamError writes the error event that ends a stream, in the client's
+// dialect: OpenAI's error object as data, or on /v1/messages Anthropic's
+// "error" event (its type following status, as for a JSON answer).
+func (j *job) streamError(w *sse.Writer, status int, e openai.Error) error {
+	if j.p.mode == modeMessages {
+		return w.Event([]byte("error"), mustJSON(middleware.NewAnthropicError(status, e.Type, e.Message)))
+	}
+	return w.Error(e)
 }
