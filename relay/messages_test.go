@@ -161,7 +161,7 @@ func TestMessagesErrors(t *testing.T) {
 		w.WriteHeader(529)
 		io.WriteString(w, `{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}`)
 	})
-	openaiUp := newFake(t, answerJSON(1, 1))
+	geminiUp := newFake(t, answerJSON(1, 1))
 	for _, tc := range []struct {
 		name    string
 		cfg     envConfig
@@ -174,7 +174,7 @@ func TestMessagesErrors(t *testing.T) {
 		{"model not allowed", envConfig{models: "other", channels: []*model.Channel{channel(model.ChannelAnthropic, "c", up.URL, claude)}}, "", claude, 403, "permission_error"},
 		{"quota", envConfig{userQuota: 1, channels: []*model.Channel{channel(model.ChannelAnthropic, "c", up.URL, claude)}}, "", claude, 403, "permission_error"},
 		{"no channel", envConfig{channels: []*model.Channel{channel(model.ChannelAnthropic, "c", up.URL, claude)}}, "", "claude-nope", 404, "not_found_error"},
-		{"no anthropic channel", envConfig{channels: []*model.Channel{channel(model.ChannelOpenAI, "o", openaiUp.URL, claude)}}, "", claude, 503, "api_error"},
+		{"no capable channel", envConfig{channels: []*model.Channel{channel(channelGemini, "g", geminiUp.URL, claude)}}, "", claude, 503, "api_error"},
 		{"upstream overloaded", envConfig{channels: []*model.Channel{channel(model.ChannelAnthropic, "c", overloaded.URL, claude)}}, "", claude, 529, "overloaded_error"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -206,8 +206,8 @@ func TestMessagesErrors(t *testing.T) {
 			if len(e.logs()) != 0 || e.balances(0).UserUsed != 0 {
 				t.Error("a failed request was billed")
 			}
-			if openaiUp.hits.Load() != 0 {
-				t.Error("an OpenAI channel was sent a Messages request")
+			if geminiUp.hits.Load() != 0 {
+				t.Error("a Gemini channel was sent a Messages request")
 			}
 		})
 	}
