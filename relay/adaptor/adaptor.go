@@ -6,7 +6,11 @@
 // out, no gin, no network, no clock (State carries the time and ids).
 //
 // OpenAI-protocol channels have no adaptor: their bodies are forwarded
-// untouched, so the passthrough pays nothing for this package.
+// untouched, so the passthrough pays nothing for this package. The one
+// reverse adaptor (anthropic.Reverse) serves Anthropic's Messages API from
+// an OpenAI-protocol channel: the same interface with the two protocols'
+// roles swapped; its stream emits Anthropic events, each naming itself in
+// "type".
 package adaptor
 
 import (
@@ -84,8 +88,9 @@ type Adaptor interface {
 	NewStream(st *State) Stream
 }
 
-// Emit receives one converted OpenAI stream payload (a chunk's JSON, or
-// "[DONE]").
+// Emit receives one converted stream payload: an OpenAI chunk's JSON or
+// "[DONE]" (for Reverse, an Anthropic event's JSON, and Done once the
+// stream is complete).
 type Emit func(payload []byte) error
 
 // Stream converts one upstream stream, event by event.
