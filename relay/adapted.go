@@ -64,8 +64,7 @@ func (j *job) attemptAdapted(ch *Channel, a adaptor.Adaptor) (*apiError, bool) {
 	}
 	if j.p.req.Stream && isEventStream(resp.Header.Get("Content-Type")) {
 		resp.Body = watchIdle(resp.Body, j.r.cfg.StreamingTimeout, cancel)
-		j.streamAdapted(ctx, resp, sent, a.NewStream(st))
-		return nil, false
+		return j.streamAdapted(ctx, resp, sent, a.NewStream(st))
 	}
 	return j.finishAdapted(ctx, resp, sent, a, st)
 }
@@ -77,10 +76,19 @@ func (j *job) attemptAdapted(ch *Channel, a adaptor.Adaptor) (*apiError, bool) {
 // chunks rather than from what the client gets.
 func (j *job) reverse() bool { return j.p.mode == modeMessages }
 
+// settleAdapted bills a converted answer; the consume log of a Messages
+// request names its route and the conversion (set here, on success, so a
+// native attempt after a failed converted one logs its own note).
+func (j *job) settleAdapted(u openai.Usage) {
+	if j.reverse() {
+		j.note = routeNote("/v1/messages", "converted to", "chat completions")
+	}
+	j.settle(u)
+}
+
 // adaptedRequest builds the converted request to ch.
 func (j *job) adaptedRequest(ctx context.Context, ch *Channel, upModel string, up adaptor.Upstream) (*http.Request, error) {
 	if j.reverse() {
-		j.note = routeNote("/v1/messages", "converted to", "chat completions")
 		return newUpstreamRequest(ctx, ch, up.Path, "", "", upModel, up.Body, "application/json", j.p.req.Stream)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ch.BaseURL+up.Path, bytes.NewReader(up.Body))
@@ -132,7 +140,7 @@ func (j *job) finishAdapted(ctx context.Context, resp *http.Response, sent time.
 		usage = j.countUsage(*text)
 		putText(text)
 	}
-	j.settle(usage)
+	j.settleAdapted(usage)
 	return nil, false
 }
 
@@ -142,9 +150,17 @@ func (j *job) finishAdapted(ctx context.Context, resp *http.Response, sent time.
 // earn), and what was delivered is billed, with upstream's usage or else
 // the tokenizer's count. A Messages client gets named events (the name is
 // the payload's "type") and no [DONE]: adaptor.Done only marks the end.
-func (j *job) streamAdapted(ctx context.Context, resp *http.Response, sent time.Time, conv adaptor.Stream) {
+// As in stream, the status line waits for upstream's first event: a stream
+// that fails before it may go to another channel.
+func (j *job) streamAdapted(ctx context.Context, resp *http.Response, sent time.Time, conv adaptor.Stream) (*apiError, bool) {
 	defer resp.Body.Close()
 	c := j.c
+	rd := sse.NewReader(resp.Body)
+	first, err := rd.Next()
+	if err != nil {
+		j.addUpstream(sent)
+		return j.noFirstEvent(ctx, err)
+	}
 	// Upstream may send no usage: have the tokenizer ready by the end.
 	tokenizer.Prepare(j.ch.upstreamModel(j.p.req.Model))
 	h := c.Writer.Header()
@@ -187,9 +203,11 @@ func (j *job) streamAdapted(ctx context.Context, resp *http.Response, sent time.
 		}
 		return nil
 	}
-	rd := sse.NewReader(resp.Body)
-	for failure == nil && writeErr == nil {
-		ev, err := rd.Next()
+	ev, err := first, error(nil)
+	for primed := true; failure == nil && writeErr == nil; primed = false {
+		if !primed {
+			ev, err = rd.Next()
+		}
 		switch {
 		case errors.Is(err, io.EOF):
 			if err := conv.End(emit); err != nil && writeErr == nil {
@@ -236,7 +254,7 @@ func (j *job) streamAdapted(ctx context.Context, resp *http.Response, sent time.
 	cut := !done && (failure != nil || clientGone)
 	if !delivered && cut {
 		j.release()
-		return
+		return nil, false
 	}
 	switch {
 	case !haveUsage:
@@ -247,5 +265,6 @@ func (j *job) streamAdapted(ctx context.Context, resp *http.Response, sent time.
 		usage.CompletionTokens = countText(j.ch.upstreamModel(j.p.req.Model), *text)
 		usage.TotalTokens = usage.PromptTokens + usage.CompletionTokens
 	}
-	j.settle(usage)
+	j.settleAdapted(usage)
+	return nil, false
 }

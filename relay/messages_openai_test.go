@@ -267,11 +267,25 @@ func TestMessagesOpenAIErrors(t *testing.T) {
 }
 
 // TestMessagesOpenAIRetry: the first OpenAI channel fails before its first
-// byte, the second serves; billed once, to the second.
+// byte (a 500, or a stream that ends before its first event), the second
+// serves; billed once, to the second.
 func TestMessagesOpenAIRetry(t *testing.T) {
-	for _, stream := range []bool{false, true} {
-		t.Run(fmt.Sprintf("stream=%v", stream), func(t *testing.T) {
-			first := newFake(t, answerStatus(500, "server_error"))
+	emptyStream := func(w http.ResponseWriter, _ *http.Request, _ []byte) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.WriteHeader(http.StatusOK)
+	}
+	for _, tc := range []struct {
+		name   string
+		first  func(http.ResponseWriter, *http.Request, []byte)
+		stream bool
+	}{
+		{"500", answerStatus(500, "server_error"), false},
+		{"500 stream", answerStatus(500, "server_error"), true},
+		{"empty stream", emptyStream, true},
+	} {
+		stream := tc.stream
+		t.Run(tc.name, func(t *testing.T) {
+			first := newFake(t, tc.first)
 			second := openaiForMessages(t)
 			e := newEnv(t, envConfig{
 				channels: []*model.Channel{

@@ -35,19 +35,7 @@ func (j *job) stream(ctx context.Context, resp *http.Response, sent time.Time) (
 	ev, err := rd.Next()
 	if err != nil {
 		j.addUpstream(sent)
-		if errors.Is(err, io.EOF) {
-			err = errors.New("stream ended without an event")
-		}
-		switch {
-		case c.Request.Context().Err() != nil:
-			return transportError(failNetwork, err), false // the client left
-		case errors.Is(context.Cause(ctx), ErrShuttingDown):
-			return shuttingDown(), false
-		case errors.Is(context.Cause(ctx), errStalled):
-			err = fmt.Errorf("%w (%s)", errStalled, j.r.cfg.StreamingTimeout)
-		}
-		return upstreamFailure("upstream_stream_failed", "upstream stream failed before its first event",
-			fmt.Errorf("channel #%d: %w", j.ch.ID, err)), true
+		return j.noFirstEvent(ctx, err)
 	}
 
 	// Upstream may send no usage: have the tokenizer ready by the end.
@@ -123,6 +111,25 @@ func (j *job) stream(ctx context.Context, resp *http.Response, sent time.Time) (
 	}
 	j.settle(usage)
 	return nil, false
+}
+
+// noFirstEvent answers a stream that failed before its first event (err
+// from the reader): nothing reached the client, so another channel may
+// serve it, unless the client left or the gateway is stopping.
+func (j *job) noFirstEvent(ctx context.Context, err error) (*apiError, bool) {
+	if errors.Is(err, io.EOF) {
+		err = errors.New("stream ended without an event")
+	}
+	switch {
+	case j.c.Request.Context().Err() != nil:
+		return transportError(failNetwork, err), false // the client left
+	case errors.Is(context.Cause(ctx), ErrShuttingDown):
+		return shuttingDown(), false
+	case errors.Is(context.Cause(ctx), errStalled):
+		err = fmt.Errorf("%w (%s)", errStalled, j.r.cfg.StreamingTimeout)
+	}
+	return upstreamFailure("upstream_stream_failed", "upstream stream failed before its first event",
+		fmt.Errorf("channel #%d: %w", j.ch.ID, err)), true
 }
 
 // endStream ends a stream that did not finish with an error event saying
