@@ -14,8 +14,9 @@ import (
 // /v1/messages: Claude Code, Anthropic's SDKs) in front of an upstream
 // speaking OpenAI's chat completions. Reverse converts the request to a
 // chat request and the answer, its stream and its errors back. What has no
-// OpenAI counterpart is dropped (docs/clients.md lists it): thinking and
-// redacted_thinking blocks of the history, the thinking option, top_k,
+// OpenAI counterpart is dropped (docs/clients.md lists it): thinking,
+// redacted_thinking and server tool blocks of the assistant's history, the
+// thinking option, top_k,
 // cache_control, server tools (typed tools such as web_search), images
 // inside tool results, is_error.
 
@@ -272,22 +273,21 @@ func userMessages(blocks []ContentBlock) ([]openai.ChatMessage, error) {
 }
 
 // assistantMessage converts an assistant turn: its text as the content,
-// its tool_use blocks as tool_calls; thinking is dropped.
+// its tool_use blocks as tool_calls. Other blocks (thinking, and server
+// tool calls and results from an earlier turn on an Anthropic channel) are
+// the model's own output, dropped rather than refused.
 func assistantMessage(blocks []ContentBlock) ([]openai.ChatMessage, error) {
 	m := openai.ChatMessage{Role: "assistant"}
 	for _, b := range blocks {
-		switch b.Type {
-		case BlockText, BlockThinking, "redacted_thinking":
-		case BlockToolUse:
-			args := string(bytes.TrimSpace(b.Input))
-			if args == "" || args == "null" {
-				args = "{}"
-			}
-			m.ToolCalls = append(m.ToolCalls, openai.ToolCall{ID: b.ID, Type: "function",
-				Function: openai.FunctionCall{Name: b.Name, Arguments: args}})
-		default:
-			return nil, fmt.Errorf("content block type %q is not supported on an OpenAI-protocol channel", b.Type)
+		if b.Type != BlockToolUse {
+			continue
 		}
+		args := string(bytes.TrimSpace(b.Input))
+		if args == "" || args == "null" {
+			args = "{}"
+		}
+		m.ToolCalls = append(m.ToolCalls, openai.ToolCall{ID: b.ID, Type: "function",
+			Function: openai.FunctionCall{Name: b.Name, Arguments: args}})
 	}
 	if text := joinText(blocks, ""); text != "" || len(m.ToolCalls) == 0 {
 		m.Content = jsonString(text)

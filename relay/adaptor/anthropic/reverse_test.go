@@ -99,7 +99,7 @@ func TestReverseRequestRules(t *testing.T) {
 				t.Errorf("tools %+v, tool_choice %s: a server tool cannot run upstream", r.Tools, r.ToolChoice)
 			}
 		}},
-		{"assistant tool calls only", `{"messages":[{"role":"user","content":"x"},{"role":"assistant","content":[{"type":"tool_use","id":"t1","name":"f","input":{}}]},{"role":"user","content":[{"type":"tool_result","tool_use_id":"t1"}]}]}`, false, func(t *testing.T, r *openai.ChatRequest, _ string) {
+		{"assistant tool calls only", `{"messages":[{"role":"user","content":"x"},{"role":"assistant","content":[{"type":"server_tool_use","id":"s1","name":"web_search","input":{}},{"type":"tool_use","id":"t1","name":"f","input":{}}]},{"role":"user","content":[{"type":"tool_result","tool_use_id":"t1"}]}]}`, false, func(t *testing.T, r *openai.ChatRequest, _ string) {
 			a, tool := r.Messages[1], r.Messages[2]
 			if a.Content != nil || len(a.ToolCalls) != 1 || a.ToolCalls[0].Function.Arguments != "{}" || tool.Role != "tool" || tool.ToolCallID != "t1" || len(r.Messages) != 3 {
 				t.Errorf("messages = %+v", r.Messages)
