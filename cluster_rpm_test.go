@@ -19,7 +19,7 @@ func TestClusterTokenRPMLimit(t *testing.T) {
 	e.addChannel(t, up.URL)
 	tok, tokID := e.addToken(t, 1, 0, true)
 	const limit = 6
-	if err := e.store.DB.Model(&model.Token{}).Where("id = ?", tokID).Update("rpm_limit", limit).Error; err != nil {
+	if err := e.store.Gorm().Model(&model.Token{}).Where("id = ?", tokID).Update("rpm_limit", limit).Error; err != nil {
 		t.Fatal(err)
 	}
 	a, b := e.startNodes(t, nil)
@@ -73,7 +73,7 @@ func TestClusterTokenRPMLimit(t *testing.T) {
 	a.stop(t)
 	b.stop(t)
 	var logs int64
-	if err := e.store.DB.Model(&model.Log{}).Where("type = ? AND token_name = ?", model.LogConsume, tok.name).Count(&logs).Error; err != nil {
+	if err := e.store.Gorm().Model(&model.Log{}).Where("type = ? AND token_name = ?", model.LogConsume, tok.name).Count(&logs).Error; err != nil {
 		t.Fatal(err)
 	}
 	if logs != limit {

@@ -47,12 +47,12 @@ func newClusterEnv(t *testing.T) *clusterEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := admin.DB.Exec("CREATE SCHEMA " + name).Error; err != nil {
+	if err := admin.Gorm().Exec("CREATE SCHEMA " + name).Error; err != nil {
 		admin.Close()
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		admin.DB.Exec("DROP SCHEMA " + name + " CASCADE")
+		admin.Gorm().Exec("DROP SCHEMA " + name + " CASCADE")
 		admin.Close()
 	})
 	u, err := url.Parse(pg)
@@ -95,7 +95,7 @@ func newClusterEnv(t *testing.T) *clusterEnv {
 	}
 	root := &model.User{Username: "root", Password: "x", Role: model.RoleRoot, Status: model.UserEnabled, Quota: 1 << 40,
 		Group: "default", AccessToken: clusterRootToken, AffCode: common.RandomString(8)}
-	if err := env.store.DB.Create(root).Error; err != nil {
+	if err := env.store.Gorm().Create(root).Error; err != nil {
 		t.Fatal(err)
 	}
 	return env
@@ -107,10 +107,10 @@ func (e *clusterEnv) addChannel(t *testing.T, base string) int {
 	prio, weight := int64(0), uint(1)
 	ch := &model.Channel{Type: model.ChannelOpenAI, Key: "sk-upstream", Status: model.ChannelEnabled, Name: "fake",
 		Weight: &weight, BaseURL: &base, Models: "gpt-3.5-turbo", Group: "default", Priority: &prio}
-	if err := e.store.DB.Create(ch).Error; err != nil {
+	if err := e.store.Gorm().Create(ch).Error; err != nil {
 		t.Fatal(err)
 	}
-	if err := e.store.DB.Create(&model.Ability{Group: "default", Model: "gpt-3.5-turbo", ChannelID: ch.ID, Enabled: true, Priority: &prio}).Error; err != nil {
+	if err := e.store.Gorm().Create(&model.Ability{Group: "default", Model: "gpt-3.5-turbo", ChannelID: ch.ID, Enabled: true, Priority: &prio}).Error; err != nil {
 		t.Fatal(err)
 	}
 	return ch.ID
@@ -122,7 +122,7 @@ func (e *clusterEnv) addToken(t *testing.T, userID int, remain int64, unlimited 
 	tok := seededToken{key: common.RandomString(48), name: "t" + common.RandomString(6), userID: userID, unlimited: unlimited, initial: remain}
 	row := &model.Token{UserID: userID, Key: tok.key, Status: model.TokenEnabled, Name: tok.name, ExpiredTime: -1,
 		RemainQuota: remain, UnlimitedQuota: unlimited}
-	if err := e.store.DB.Create(row).Error; err != nil {
+	if err := e.store.Gorm().Create(row).Error; err != nil {
 		t.Fatal(err)
 	}
 	return tok, row.ID
@@ -281,7 +281,7 @@ func TestClusterQuotaExactAcrossNodes(t *testing.T) {
 	const userQuota, tokenQuota = 12_000, 5_000
 	spender := &model.User{Username: "spender", Password: "x", Role: model.RoleCommon, Status: model.UserEnabled, Quota: userQuota,
 		Group: "default", AccessToken: common.RandomString(32), AffCode: common.RandomString(8)}
-	if err := e.store.DB.Create(spender).Error; err != nil {
+	if err := e.store.Gorm().Create(spender).Error; err != nil {
 		t.Fatal(err)
 	}
 	limited, _ := e.addToken(t, spender.ID, tokenQuota, false)
@@ -349,7 +349,7 @@ func TestClusterQuotaExactAcrossNodes(t *testing.T) {
 	if refused.Load() == 0 {
 		t.Fatal("no client was refused: the quota was never reached")
 	}
-	db := e.store.DB
+	db := e.store.Gorm()
 	var logs, logSum int64
 	row := db.Raw(`SELECT count(*), coalesce(sum(quota),0) FROM logs WHERE type = 2 AND user_id = ?`, spender.ID).Row()
 	if err := row.Scan(&logs, &logSum); err != nil {

@@ -102,7 +102,7 @@ func seedLedgerDB(t *testing.T, path, upstream string) (tokens []seededToken, us
 		t.Fatal(err)
 	}
 	userInitial = 50_000_000
-	db := st.DB
+	db := st.Gorm()
 	prio := int64(0)
 	weight := uint(1)
 	base := upstream

@@ -69,11 +69,11 @@ func observedGateway(t *testing.T) *gateway {
 		t.Fatal(err)
 	}
 	prio, weight := int64(0), uint(1)
-	if err := st.DB.Create(&model.Channel{Type: model.ChannelOpenAI, Key: "sk-broken", Status: model.ChannelEnabled, Name: "broken",
+	if err := st.Gorm().Create(&model.Channel{Type: model.ChannelOpenAI, Key: "sk-broken", Status: model.ChannelEnabled, Name: "broken",
 		Weight: &weight, BaseURL: &broken, Models: "gpt-4", Group: "default", Priority: &prio}).Error; err != nil {
 		t.Fatal(err)
 	}
-	if err := st.DB.Create(&model.Ability{Group: "default", Model: "gpt-4", ChannelID: 2, Enabled: true, Priority: &prio}).Error; err != nil {
+	if err := st.Gorm().Create(&model.Ability{Group: "default", Model: "gpt-4", ChannelID: 2, Enabled: true, Priority: &prio}).Error; err != nil {
 		t.Fatal(err)
 	}
 	st.Close()

@@ -31,7 +31,7 @@ type API struct {
 	Invalidator model.Invalidator
 	// Quota is the quota ledger's admin side (the *BatchLedger or
 	// *DirectLedger the relay charges through); nil = a DirectLedger on
-	// Store.DB.
+	// Store.Gorm().
 	Quota model.QuotaAdmin
 	// ChannelsChanged rebuilds the relay's routing table after a channel
 	// was created, changed or deleted.

@@ -14,7 +14,7 @@ import (
 func (e *testEnv) abilities(id int) []string {
 	e.t.Helper()
 	var rows []model.Ability
-	if err := e.store.DB.Where("channel_id = ?", id).Find(&rows).Error; err != nil {
+	if err := e.store.Gorm().Where("channel_id = ?", id).Find(&rows).Error; err != nil {
 		e.t.Fatal(err)
 	}
 	out := make([]string, 0, len(rows))

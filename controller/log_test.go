@@ -22,7 +22,7 @@ func testLogs(t *testing.T, dialect string) {
 		{UserID: e.rootID, Username: "root", CreatedAt: 400, Type: model.LogConsume, TokenName: "t1", ModelName: "gpt-4o", ChannelID: 2, Quota: 40},
 		{UserID: alice, Username: "alice", CreatedAt: 500, Type: model.LogConsume, TokenName: "t1", ModelName: "gpt-4o", ChannelID: 1, Quota: 80},
 	}
-	if err := e.store.LogDB.Create(&seed).Error; err != nil {
+	if err := e.store.LogGorm().Create(&seed).Error; err != nil {
 		t.Fatal(err)
 	}
 	createdAts := func(logs []model.Log) string {

@@ -21,14 +21,14 @@ var ledgers = []struct {
 	name string
 	new  func(t *testing.T, s *model.Store) model.QuotaAdmin
 }{
-	{"direct", func(_ *testing.T, s *model.Store) model.QuotaAdmin { return model.NewDirectLedger(s.DB) }},
+	{"direct", func(_ *testing.T, s *model.Store) model.QuotaAdmin { return model.NewDirectLedger(s.Gorm()) }},
 	{"batch", newIdleBatchLedger},
 }
 
 // newIdleBatchLedger returns a batched ledger whose clock never ticks:
 // movements stay pending until the test calls Flush (or Apply runs).
 func newIdleBatchLedger(t *testing.T, s *model.Store) model.QuotaAdmin {
-	l := model.NewBatchLedger(s.DB, common.BatchUpdateConfig{Enabled: true, Interval: time.Second},
+	l := model.NewBatchLedger(s.Gorm(), common.BatchUpdateConfig{Enabled: true, Interval: time.Second},
 		model.WithClock(stoppedClock{}))
 	l.Start()
 	t.Cleanup(func() {
@@ -88,7 +88,7 @@ func (e *testEnv) spend(r model.Reservation, cost int64, channelID int) {
 // undo the charge.
 func (e *testEnv) chargeAfterRead(table string, id int, charge func()) func(request) response {
 	var armed atomic.Bool
-	err := e.store.DB.Callback().Query().After("gorm:query").Register("test:charge_"+table, func(db *gorm.DB) {
+	err := e.store.Gorm().Callback().Query().After("gorm:query").Register("test:charge_"+table, func(db *gorm.DB) {
 		if db.Statement.Table != table || !slices.Contains(db.Statement.Vars, any(id)) {
 			return
 		}

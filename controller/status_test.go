@@ -25,7 +25,7 @@ func testStatusAndReadiness(t *testing.T, dialect string) {
 		t.Error("no request id header")
 	}
 
-	sqlDB, err := e.store.DB.DB()
+	sqlDB, err := e.store.Gorm().DB()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -81,7 +81,7 @@ func testTokenCRUD(t *testing.T, dialect string) {
 
 	t.Run("an expired token is only re-enabled with a new expiry", func(t *testing.T) {
 		past := time.Now().Add(-time.Hour).Unix()
-		e.store.DB.Model(&model.Token{}).Where("id = ?", created.ID).
+		e.store.Gorm().Model(&model.Token{}).Where("id = ?", created.ID).
 			Updates(map[string]any{"status": model.TokenExpired, "expired_time": past})
 		e.refused(request{method: "PUT", path: "/api/token/?status_only=true", auth: rootToken,
 			body: map[string]any{"id": created.ID, "status": model.TokenEnabled}})

@@ -30,7 +30,7 @@ type RootCredentials struct {
 // otherwise. It returns nil, nil when users already exist.
 func (s *Store) BootstrapRoot(ctx context.Context, password, accessToken, tokenKey string) (*RootCredentials, error) {
 	var n int64
-	if err := s.DB.WithContext(ctx).Model(&User{}).Count(&n).Error; err != nil {
+	if err := s.db.WithContext(ctx).Model(&User{}).Count(&n).Error; err != nil {
 		return nil, fmt.Errorf("count users: %w", err)
 	}
 	if n > 0 {
@@ -57,7 +57,7 @@ func (s *Store) BootstrapRoot(ctx context.Context, password, accessToken, tokenK
 		Status: UserEnabled, Quota: 500000000000000, AccessToken: creds.AccessToken,
 		Group: "default", AffCode: common.RandomString(4),
 	}
-	err = s.DB.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if err := tx.Create(root).Error; err != nil {
 			return fmt.Errorf("create root user: %w", err)
 		}

@@ -10,7 +10,7 @@ import (
 // and balance checks that call the upstream), by id.
 func (s *Store) EnabledChannels(ctx context.Context) ([]Channel, error) {
 	var chs []Channel
-	if err := s.DB.WithContext(ctx).Where("status = ?", ChannelEnabled).Order("id").Find(&chs).Error; err != nil {
+	if err := s.db.WithContext(ctx).Where("status = ?", ChannelEnabled).Order("id").Find(&chs).Error; err != nil {
 		return nil, s.dbErr("list enabled channels", err)
 	}
 	return chs, nil
@@ -20,7 +20,7 @@ func (s *Store) EnabledChannels(ctx context.Context) ([]Channel, error) {
 // and how long the answer took (ms). A channel deleted meanwhile is no
 // error.
 func (s *Store) RecordChannelTest(ctx context.Context, id int, at, ms int64) error {
-	err := s.DB.WithContext(ctx).Model(&Channel{}).Where("id = ?", id).
+	err := s.db.WithContext(ctx).Model(&Channel{}).Where("id = ?", id).
 		Updates(map[string]any{"test_time": at, "response_time": ms}).Error
 	if err != nil {
 		return s.dbErr("record channel test", err)
@@ -30,7 +30,7 @@ func (s *Store) RecordChannelTest(ctx context.Context, id int, at, ms int64) err
 
 // SetChannelBalance stores a channel's upstream balance and when it was read.
 func (s *Store) SetChannelBalance(ctx context.Context, id int, balance float64, at int64) error {
-	err := s.DB.WithContext(ctx).Model(&Channel{}).Where("id = ?", id).
+	err := s.db.WithContext(ctx).Model(&Channel{}).Where("id = ?", id).
 		Updates(map[string]any{"balance": balance, "balance_updated_time": at}).Error
 	if err != nil {
 		return s.dbErr("set channel balance", err)
@@ -43,7 +43,7 @@ func (s *Store) SetChannelBalance(ctx context.Context, id int, balance float64, 
 // many channels went. (one-api left their abilities behind.)
 func (s *Store) DeleteDisabledChannels(ctx context.Context) (int64, error) {
 	var n int64
-	err := s.DB.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		disabled := tx.Model(&Channel{}).Select("id").Where("status IN ?", []int{ChannelManuallyDisabled, ChannelAutoDisabled})
 		if err := tx.Where("channel_id IN (?)", disabled).Delete(&Ability{}).Error; err != nil {
 			return err

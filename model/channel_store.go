@@ -16,7 +16,7 @@ const abilityBatch = 200
 // keys: the key column is not even read.
 func (s *Store) ListChannels(ctx context.Context, p Page) ([]Channel, error) {
 	var chs []Channel
-	if err := p.apply(s.DB.WithContext(ctx)).Omit("key").Order("id desc").Find(&chs).Error; err != nil {
+	if err := p.apply(s.db.WithContext(ctx)).Omit("key").Order("id desc").Find(&chs).Error; err != nil {
 		return nil, s.dbErr("list channels", err)
 	}
 	return chs, nil
@@ -25,7 +25,7 @@ func (s *Store) ListChannels(ctx context.Context, p Page) ([]Channel, error) {
 // GetChannel returns the whole channels row, key included.
 func (s *Store) GetChannel(ctx context.Context, id int) (*Channel, error) {
 	var ch Channel
-	if err := s.DB.WithContext(ctx).Where("id = ?", id).Take(&ch).Error; err != nil {
+	if err := s.db.WithContext(ctx).Where("id = ?", id).Take(&ch).Error; err != nil {
 		return nil, s.dbErr("get channel", err)
 	}
 	return &ch, nil
@@ -34,7 +34,7 @@ func (s *Store) GetChannel(ctx context.Context, id int) (*Channel, error) {
 // CreateChannels inserts the channels and their abilities in one
 // transaction.
 func (s *Store) CreateChannels(ctx context.Context, chs []*Channel) error {
-	err := s.DB.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		for _, ch := range chs {
 			normalizeChannel(ch)
 			if err := tx.Create(ch).Error; err != nil {
@@ -58,7 +58,7 @@ func (s *Store) CreateChannels(ctx context.Context, chs []*Channel) error {
 func (s *Store) UpdateChannel(ctx context.Context, ch *Channel, columns []string) (*Channel, error) {
 	normalizeChannel(ch)
 	var updated Channel
-	err := s.DB.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if len(columns) > 0 {
 			if err := tx.Model(&Channel{}).Where("id = ?", ch.ID).Select(columns).Updates(ch).Error; err != nil {
 				return err
@@ -77,7 +77,7 @@ func (s *Store) UpdateChannel(ctx context.Context, ch *Channel, columns []string
 
 // DeleteChannel removes channel id and its abilities in one transaction.
 func (s *Store) DeleteChannel(ctx context.Context, id int) error {
-	err := s.DB.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if err := tx.Where("channel_id = ?", id).Delete(&Ability{}).Error; err != nil {
 			return err
 		}

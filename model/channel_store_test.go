@@ -11,7 +11,7 @@ import (
 func abilityRows(t *testing.T, s *Store, channelID int) []string {
 	t.Helper()
 	var rows []Ability
-	if err := s.DB.Where("channel_id = ?", channelID).Find(&rows).Error; err != nil {
+	if err := s.db.Where("channel_id = ?", channelID).Find(&rows).Error; err != nil {
 		t.Fatal(err)
 	}
 	var out []string

@@ -18,16 +18,28 @@ import (
 	"one-api/common"
 )
 
-// Store owns the database handles. LogDB is DB unless LOG_SQL_DSN moves logs
-// to a database of their own.
+// Store owns the database handles; it is the one door into the database:
+// everything outside the storage packages goes through its methods (and a
+// Tx inside QuotaAdmin's Apply/Credit), never through gorm
+// (TestGormStaysInStorage keeps it so). logDB is db unless LOG_SQL_DSN
+// moves logs to a database of their own.
 type Store struct {
-	DB      *gorm.DB
-	LogDB   *gorm.DB
+	db      *gorm.DB
+	logDB   *gorm.DB
 	Dialect string
 	// SQLitePath is the database file when Dialect is "sqlite".
 	SQLitePath string
 	sqlite     *common.SQLiteConfig
 }
+
+// Gorm is the main database handle, for the storage packages (the quota
+// ledgers and log writers built on it) and for tests that seed or inspect
+// rows; other code calls the Store's methods.
+func (s *Store) Gorm() *gorm.DB { return s.db }
+
+// LogGorm is the log database's handle (Gorm's unless LOG_SQL_DSN is set),
+// for the same callers as Gorm.
+func (s *Store) LogGorm() *gorm.DB { return s.logDB }
 
 // OpenConfig is what Open needs from the configuration.
 type OpenConfig struct {
@@ -65,19 +77,19 @@ func Open(cfg OpenConfig) (*Store, error) {
 		s.SQLitePath = cfg.SQLitePath
 		sc := cfg.SQLite
 		s.sqlite = &sc
-		s.DB, err = openSQLite(cfg.SQLitePath, cfg.SQLite, gormConfig())
+		s.db, err = openSQLite(cfg.SQLitePath, cfg.SQLite, gormConfig())
 	default:
-		s.DB, err = openSQL(cfg.SQLDSN, cfg)
+		s.db, err = openSQL(cfg.SQLDSN, cfg)
 	}
 	if err != nil {
 		return nil, err
 	}
-	s.LogDB = s.DB
+	s.logDB = s.db
 	if cfg.LogSQLDSN != "" {
 		if common.DialectOf(cfg.LogSQLDSN) == "sqlite" {
 			return nil, errors.New("open log database: LOG_SQL_DSN must be a PostgreSQL or MySQL DSN")
 		}
-		if s.LogDB, err = openSQL(cfg.LogSQLDSN, cfg); err != nil {
+		if s.logDB, err = openSQL(cfg.LogSQLDSN, cfg); err != nil {
 			return nil, fmt.Errorf("open log database: %w", err)
 		}
 	}
@@ -109,11 +121,11 @@ func openSQL(dsn string, cfg OpenConfig) (*gorm.DB, error) {
 // Migrate creates missing tables and columns. It only adds: a one-api
 // database opens unchanged.
 func (s *Store) Migrate(ctx context.Context) error {
-	db := s.DB.WithContext(ctx)
+	db := s.db.WithContext(ctx)
 	if err := db.AutoMigrate(&Channel{}, &Token{}, &User{}, &Option{}, &Redemption{}, &Ability{}); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
-	if err := s.LogDB.WithContext(ctx).AutoMigrate(&Log{}); err != nil {
+	if err := s.logDB.WithContext(ctx).AutoMigrate(&Log{}); err != nil {
 		return fmt.Errorf("migrate logs: %w", err)
 	}
 	return nil
@@ -121,7 +133,7 @@ func (s *Store) Migrate(ctx context.Context) error {
 
 // Ping checks that the database answers (readiness).
 func (s *Store) Ping(ctx context.Context) error {
-	sqlDB, err := s.DB.DB()
+	sqlDB, err := s.db.DB()
 	if err != nil {
 		return err
 	}
@@ -132,16 +144,16 @@ func (s *Store) Ping(ctx context.Context) error {
 func (s *Store) Close() error {
 	var errs []error
 	if s.Dialect == "sqlite" {
-		if err := checkpointSQLite(s.DB); err != nil {
+		if err := checkpointSQLite(s.db); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	if s.LogDB != s.DB {
-		if sqlDB, err := s.LogDB.DB(); err == nil {
+	if s.logDB != s.db {
+		if sqlDB, err := s.logDB.DB(); err == nil {
 			errs = append(errs, sqlDB.Close())
 		}
 	}
-	if sqlDB, err := s.DB.DB(); err == nil {
+	if sqlDB, err := s.db.DB(); err == nil {
 		errs = append(errs, sqlDB.Close())
 	}
 	return errors.Join(errs...)

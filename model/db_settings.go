@@ -58,14 +58,14 @@ type SQLiteFiles struct {
 // out several pooled connections at once and reads every PRAGMA on each; for
 // PostgreSQL and MySQL it reports the pool only.
 func (s *Store) DBSettings(ctx context.Context) (*DBReport, error) {
-	sqlDB, err := s.DB.DB()
+	sqlDB, err := s.db.DB()
 	if err != nil {
 		return nil, fmt.Errorf("db settings: %w", err)
 	}
 	// Pool stats first: the probe below checks connections out itself.
 	r := &DBReport{Dialect: s.Dialect, Pool: poolStats(sqlDB)}
-	if s.LogDB != s.DB {
-		if logDB, err := s.LogDB.DB(); err == nil {
+	if s.logDB != s.db {
+		if logDB, err := s.logDB.DB(); err == nil {
 			ps := poolStats(logDB)
 			r.LogPool = &ps
 		}

@@ -14,7 +14,7 @@ var groupColumn = clause.Column{Table: "abilities", Name: "group"}
 // abilities, sorted.
 func (s *Store) GroupModels(ctx context.Context, group string) ([]string, error) {
 	var models []string
-	err := s.DB.WithContext(ctx).Model(&Ability{}).Distinct("model").
+	err := s.db.WithContext(ctx).Model(&Ability{}).Distinct("model").
 		Where(clause.Eq{Column: groupColumn, Value: group}).Where("enabled = ?", true).
 		Order("model").Pluck("model", &models).Error
 	if err != nil {
@@ -30,7 +30,7 @@ func (s *Store) GroupModelsByChannelType(ctx context.Context, group string) (map
 		Type  int
 		Model string
 	}
-	err := s.DB.WithContext(ctx).Table("abilities").
+	err := s.db.WithContext(ctx).Table("abilities").
 		Select("DISTINCT channels.type AS type, abilities.model AS model").
 		Joins("JOIN channels ON channels.id = abilities.channel_id").
 		Where(clause.Eq{Column: groupColumn, Value: group}).Where("abilities.enabled = ?", true).

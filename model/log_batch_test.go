@@ -58,15 +58,15 @@ func record(t *testing.T, b *LogBatcher, from, to int) {
 
 func TestLogBatcherFlushesOnSize(t *testing.T) {
 	st := openPhaseBStore(t)
-	b, _, events := newTestBatcher(t, st.LogDB, 50)
-	inserts := countStatements(t, st.LogDB)
+	b, _, events := newTestBatcher(t, st.logDB, 50)
+	inserts := countStatements(t, st.logDB)
 	b.Start()
 
 	record(t, b, 0, 50)
 	if ev := <-events; ev.rows != 50 || ev.err != nil {
 		t.Fatalf("flush = %d rows, %v; want 50 rows, nil", ev.rows, ev.err)
 	}
-	if g, w := countLogs(t, st.LogDB), int64(50); g != w {
+	if g, w := countLogs(t, st.logDB), int64(50); g != w {
 		t.Errorf("rows after size flush = %d, want %d", g, w)
 	}
 	// One multi-row INSERT for the batch, plus the COUNT above.
@@ -80,7 +80,7 @@ func TestLogBatcherFlushesOnSize(t *testing.T) {
 
 func TestLogBatcherFlushesOnInterval(t *testing.T) {
 	st := openPhaseBStore(t)
-	b, clk, events := newTestBatcher(t, st.LogDB, 50)
+	b, clk, events := newTestBatcher(t, st.logDB, 50)
 	b.Start()
 
 	record(t, b, 0, 3)
@@ -92,11 +92,11 @@ func TestLogBatcherFlushesOnInterval(t *testing.T) {
 	if ev := <-events; ev.rows != 3 || ev.err != nil {
 		t.Fatalf("flush = %d rows, %v; want 3 rows, nil", ev.rows, ev.err)
 	}
-	if g, w := countLogs(t, st.LogDB), int64(3); g != w {
+	if g, w := countLogs(t, st.logDB), int64(3); g != w {
 		t.Errorf("rows after interval = %d, want %d", g, w)
 	}
 	var got Log
-	if err := st.LogDB.Where("request_id = ?", "req-2").Take(&got).Error; err != nil {
+	if err := st.logDB.Where("request_id = ?", "req-2").Take(&got).Error; err != nil {
 		t.Fatalf("read back: %v", err)
 	}
 	if got.Quota != 2 || got.ModelName != "gpt-4o" || got.Type != LogConsume {
@@ -107,8 +107,8 @@ func TestLogBatcherFlushesOnInterval(t *testing.T) {
 func TestLogBatcherRetriesFailedBatch(t *testing.T) {
 	st := openPhaseBStore(t)
 	logs := captureLog(t)
-	left := failStatements(t, st.LogDB, "create", "logs", 2)
-	b, clk, events := newTestBatcher(t, st.LogDB, 4)
+	left := failStatements(t, st.logDB, "create", "logs", 2)
+	b, clk, events := newTestBatcher(t, st.logDB, 4)
 	b.Start()
 
 	record(t, b, 0, 4)
@@ -130,7 +130,7 @@ func TestLogBatcherRetriesFailedBatch(t *testing.T) {
 	if err := b.Close(context.Background()); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
-	if g, w := countLogs(t, st.LogDB), int64(6); g != w {
+	if g, w := countLogs(t, st.logDB), int64(6); g != w {
 		t.Errorf("rows = %d, want %d: nothing may be lost", g, w)
 	}
 	s := b.Stats()
@@ -146,7 +146,7 @@ func TestLogBatcherCloseDrains(t *testing.T) {
 	for _, started := range []bool{true, false} {
 		t.Run(fmt.Sprintf("started=%v", started), func(t *testing.T) {
 			st := openPhaseBStore(t)
-			b, _, _ := newTestBatcher(t, st.LogDB, 100)
+			b, _, _ := newTestBatcher(t, st.logDB, 100)
 			if started {
 				b.Start()
 			}
@@ -154,12 +154,12 @@ func TestLogBatcherCloseDrains(t *testing.T) {
 			if err := b.Close(context.Background()); err != nil {
 				t.Fatalf("Close: %v", err)
 			}
-			if g, w := countLogs(t, st.LogDB), int64(250); g != w {
+			if g, w := countLogs(t, st.logDB), int64(250); g != w {
 				t.Errorf("rows after Close = %d, want %d", g, w)
 			}
 			// After Close a row is written through, not queued for nobody.
 			record(t, b, 250, 251)
-			if g, w := countLogs(t, st.LogDB), int64(251); g != w {
+			if g, w := countLogs(t, st.logDB), int64(251); g != w {
 				t.Errorf("rows after Record past Close = %d, want %d", g, w)
 			}
 			if err := b.Close(context.Background()); err != nil {
@@ -171,7 +171,7 @@ func TestLogBatcherCloseDrains(t *testing.T) {
 
 func TestLogBatcherBackpressure(t *testing.T) {
 	st := openPhaseBStore(t)
-	b, _, _ := newTestBatcher(t, st.LogDB, 100, WithQueueSize(2))
+	b, _, _ := newTestBatcher(t, st.logDB, 100, WithQueueSize(2))
 	record(t, b, 0, 2) // queue full; the writer is not running yet
 
 	blocked := make(chan error, 1)
@@ -191,7 +191,7 @@ func TestLogBatcherBackpressure(t *testing.T) {
 	if err := b.Record(ctx, consumeLog(3)); err != nil {
 		t.Fatalf("Record with ended context: %v", err)
 	}
-	if g, w := countLogs(t, st.LogDB), int64(1); g != w {
+	if g, w := countLogs(t, st.logDB), int64(1); g != w {
 		t.Errorf("rows written through = %d, want %d", g, w)
 	}
 
@@ -202,7 +202,7 @@ func TestLogBatcherBackpressure(t *testing.T) {
 	if err := b.Close(context.Background()); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
-	if g, w := countLogs(t, st.LogDB), int64(4); g != w {
+	if g, w := countLogs(t, st.logDB), int64(4); g != w {
 		t.Errorf("rows = %d, want %d", g, w)
 	}
 	if s := b.Stats(); s.WroteThrough != 1 || s.Blocked < 1 {
@@ -212,7 +212,7 @@ func TestLogBatcherBackpressure(t *testing.T) {
 
 func TestLogBatcherCloseReleasesBlockedRecords(t *testing.T) {
 	st := openPhaseBStore(t)
-	b, _, _ := newTestBatcher(t, st.LogDB, 100, WithQueueSize(1))
+	b, _, _ := newTestBatcher(t, st.logDB, 100, WithQueueSize(1))
 	record(t, b, 0, 1)
 	blocked := make(chan error, 1)
 	go func() { blocked <- b.Record(context.Background(), consumeLog(1)) }()
@@ -227,7 +227,7 @@ func TestLogBatcherCloseReleasesBlockedRecords(t *testing.T) {
 	if err := <-blocked; err != nil {
 		t.Fatalf("blocked Record: %v", err)
 	}
-	if g, w := countLogs(t, st.LogDB), int64(2); g != w {
+	if g, w := countLogs(t, st.logDB), int64(2); g != w {
 		t.Errorf("rows = %d, want %d", g, w)
 	}
 }
@@ -235,8 +235,8 @@ func TestLogBatcherCloseReleasesBlockedRecords(t *testing.T) {
 func TestLogBatcherCloseReportsWhatItCouldNotWrite(t *testing.T) {
 	st := openPhaseBStore(t)
 	logs := captureLog(t)
-	failStatements(t, st.LogDB, "create", "logs", 1<<30)
-	b, _, _ := newTestBatcher(t, st.LogDB, 100)
+	failStatements(t, st.logDB, "create", "logs", 1<<30)
+	b, _, _ := newTestBatcher(t, st.logDB, 100)
 	b.Start()
 	record(t, b, 0, 3)
 
@@ -257,7 +257,7 @@ func TestLogBatcherCloseReportsWhatItCouldNotWrite(t *testing.T) {
 
 func TestLogBatcherConcurrent(t *testing.T) {
 	st := openPhaseBStore(t)
-	b, clk, _ := newTestBatcher(t, st.LogDB, 7, WithQueueSize(16))
+	b, clk, _ := newTestBatcher(t, st.logDB, 7, WithQueueSize(16))
 	b.Start()
 	const workers, each = 64, 50
 	var wg sync.WaitGroup
@@ -269,11 +269,11 @@ func TestLogBatcherConcurrent(t *testing.T) {
 	if err := b.Close(context.Background()); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
-	if g, w := countLogs(t, st.LogDB), int64(workers*each); g != w {
+	if g, w := countLogs(t, st.logDB), int64(workers*each); g != w {
 		t.Errorf("rows = %d, want %d", g, w)
 	}
 	var distinct int64
-	st.LogDB.Model(&Log{}).Distinct("request_id").Count(&distinct)
+	st.logDB.Model(&Log{}).Distinct("request_id").Count(&distinct)
 	if distinct != workers*each {
 		t.Errorf("distinct request ids = %d, want %d", distinct, workers*each)
 	}
@@ -281,7 +281,7 @@ func TestLogBatcherConcurrent(t *testing.T) {
 
 func TestLogBatcherCopiesRow(t *testing.T) {
 	st := openPhaseBStore(t)
-	b, _, _ := newTestBatcher(t, st.LogDB, 100)
+	b, _, _ := newTestBatcher(t, st.logDB, 100)
 	l := consumeLog(7)
 	if err := b.Record(context.Background(), l); err != nil {
 		t.Fatal(err)
@@ -291,7 +291,7 @@ func TestLogBatcherCopiesRow(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got Log
-	st.LogDB.Take(&got)
+	st.logDB.Take(&got)
 	if got.Quota != 7 {
 		t.Errorf("quota written = %d, want 7 (the value at Record time)", got.Quota)
 	}
@@ -304,11 +304,11 @@ func BenchmarkLogSink(b *testing.B) {
 	for _, name := range []string{"direct", "batch"} {
 		b.Run(name, func(b *testing.B) {
 			st := openPhaseBStore(b)
-			n := countStatements(b, st.LogDB)
-			var sink LogSink = NewDirectLogSink(st.LogDB)
+			n := countStatements(b, st.logDB)
+			var sink LogSink = NewDirectLogSink(st.logDB)
 			var batcher *LogBatcher
 			if name == "batch" {
-				batcher = NewLogBatcher(st.LogDB, common.LogBatchConfig{Size: 50, FlushInterval: time.Hour})
+				batcher = NewLogBatcher(st.logDB, common.LogBatchConfig{Size: 50, FlushInterval: time.Hour})
 				batcher.Start()
 				sink = batcher
 			}

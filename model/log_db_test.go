@@ -39,18 +39,18 @@ func TestLogSQLDSNKeepsLogsApart(t *testing.T) {
 			if err := s.Migrate(ctx); err != nil {
 				t.Fatal(err)
 			}
-			if s.DB.Migrator().HasTable(&Log{}) {
+			if s.db.Migrator().HasTable(&Log{}) {
 				t.Error("the main database has a logs table")
 			}
-			if !s.LogDB.Migrator().HasTable(&Log{}) || s.LogDB.Migrator().HasTable(&User{}) {
+			if !s.logDB.Migrator().HasTable(&Log{}) || s.logDB.Migrator().HasTable(&User{}) {
 				t.Error("the log database should hold logs and only logs")
 			}
 
 			now := time.Now().Unix()
-			if err := NewDirectLogSink(s.LogDB).Record(ctx, &Log{UserID: 1, Type: LogConsume, CreatedAt: now, Quota: 5}); err != nil {
+			if err := NewDirectLogSink(s.logDB).Record(ctx, &Log{UserID: 1, Type: LogConsume, CreatedAt: now, Quota: 5}); err != nil {
 				t.Fatal(err)
 			}
-			b := NewLogBatcher(s.LogDB, common.LogBatchConfig{Enabled: true, Size: 10, FlushInterval: time.Hour})
+			b := NewLogBatcher(s.logDB, common.LogBatchConfig{Enabled: true, Size: 10, FlushInterval: time.Hour})
 			b.Start()
 			for range 3 {
 				if err := b.Record(ctx, &Log{UserID: 1, Type: LogConsume, CreatedAt: now - 40*86400, Quota: 7}); err != nil {
@@ -64,7 +64,7 @@ func TestLogSQLDSNKeepsLogsApart(t *testing.T) {
 			if err != nil || sum != 26 {
 				t.Errorf("sum of logged quota = %d (%v), want 26", sum, err)
 			}
-			n, err := NewLogRetention(s.LogDB, 30).Sweep(ctx)
+			n, err := NewLogRetention(s.logDB, 30).Sweep(ctx)
 			if err != nil || n != 3 {
 				t.Errorf("retention deleted %d (%v), want the 3 old rows", n, err)
 			}

@@ -35,17 +35,17 @@ func TestLogRetentionSweepDeletesOnlyOldConsumeLogs(t *testing.T) {
 	st := openPhaseBStore(t)
 	clk := newManualClock()
 	now := clk.Now()
-	seedAgedLogs(t, st.LogDB, now, LogConsume, 10, 31*day)            // past retention
-	seedAgedLogs(t, st.LogDB, now, LogConsume, 3, 29*day)             // inside it
-	seedAgedLogs(t, st.LogDB, now, LogTopUp, 4, 400*day)              // audit trail, kept
-	seedAgedLogs(t, st.LogDB, now, LogManage, 2, 400*day)             // audit trail, kept
-	seedAgedLogs(t, st.LogDB, now, LogConsume, 1, 30*day+time.Second) // just past
+	seedAgedLogs(t, st.logDB, now, LogConsume, 10, 31*day)            // past retention
+	seedAgedLogs(t, st.logDB, now, LogConsume, 3, 29*day)             // inside it
+	seedAgedLogs(t, st.logDB, now, LogTopUp, 4, 400*day)              // audit trail, kept
+	seedAgedLogs(t, st.logDB, now, LogManage, 2, 400*day)             // audit trail, kept
+	seedAgedLogs(t, st.logDB, now, LogConsume, 1, 30*day+time.Second) // just past
 
 	var deletes int64
-	if err := st.LogDB.Callback().Delete().Before("gorm:delete").Register("phaseb:deletes", func(*gorm.DB) { deletes++ }); err != nil {
+	if err := st.logDB.Callback().Delete().Before("gorm:delete").Register("phaseb:deletes", func(*gorm.DB) { deletes++ }); err != nil {
 		t.Fatal(err)
 	}
-	r := NewLogRetention(st.LogDB, 30, WithClock(clk), WithRetentionBatch(3), WithRetentionPause(0))
+	r := NewLogRetention(st.logDB, 30, WithClock(clk), WithRetentionBatch(3), WithRetentionPause(0))
 	n, err := r.Sweep(context.Background())
 	if err != nil {
 		t.Fatalf("Sweep: %v", err)
@@ -57,12 +57,12 @@ func TestLogRetentionSweepDeletesOnlyOldConsumeLogs(t *testing.T) {
 		t.Errorf("%d DELETE statements, want 4 (batches of 3, 3, 3, 2)", deletes)
 	}
 	for _, c := range []struct{ typ, want int }{{LogConsume, 3}, {LogTopUp, 4}, {LogManage, 2}} {
-		if g := countLogsOfType(t, st.LogDB, c.typ); g != int64(c.want) {
+		if g := countLogsOfType(t, st.logDB, c.typ); g != int64(c.want) {
 			t.Errorf("type %d rows left = %d, want %d", c.typ, g, c.want)
 		}
 	}
 	var oldest int64
-	st.LogDB.Model(&Log{}).Where("type = ?", LogConsume).Select("MIN(created_at)").Scan(&oldest)
+	st.logDB.Model(&Log{}).Where("type = ?", LogConsume).Select("MIN(created_at)").Scan(&oldest)
 	if cutoff := now.Add(-30 * day).Unix(); oldest < cutoff {
 		t.Errorf("a consume log from %d survived the cutoff %d", oldest, cutoff)
 	}
@@ -72,7 +72,7 @@ func TestLogRetentionRun(t *testing.T) {
 	st := openPhaseBStore(t)
 	clk := newManualClock()
 	sweeps := make(chan int64, 10)
-	r := NewLogRetention(st.LogDB, 7, WithClock(clk), WithRetentionBatch(5),
+	r := NewLogRetention(st.logDB, 7, WithClock(clk), WithRetentionBatch(5),
 		WithRetentionPause(time.Second), WithRetentionEvery(time.Hour),
 		WithOnSweep(func(n int64, err error) {
 			if err != nil {
@@ -80,7 +80,7 @@ func TestLogRetentionRun(t *testing.T) {
 			}
 			sweeps <- n
 		}))
-	seedAgedLogs(t, st.LogDB, clk.Now(), LogConsume, 10, 8*day)
+	seedAgedLogs(t, st.logDB, clk.Now(), LogConsume, 10, 8*day)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -101,13 +101,13 @@ func TestLogRetentionRun(t *testing.T) {
 	if n := <-sweeps; n != 10 {
 		t.Fatalf("first sweep deleted %d, want 10", n)
 	}
-	seedAgedLogs(t, st.LogDB, clk.Now(), LogConsume, 3, 8*day)
-	seedAgedLogs(t, st.LogDB, clk.Now(), LogConsume, 2, 6*day)
+	seedAgedLogs(t, st.logDB, clk.Now(), LogConsume, 3, 8*day)
+	seedAgedLogs(t, st.logDB, clk.Now(), LogConsume, 2, 6*day)
 	clk.Advance(time.Hour)
 	if n := <-sweeps; n != 3 {
 		t.Fatalf("hourly sweep deleted %d, want 3", n)
 	}
-	if g := countLogsOfType(t, st.LogDB, LogConsume); g != 2 {
+	if g := countLogsOfType(t, st.logDB, LogConsume); g != 2 {
 		t.Errorf("consume logs left = %d, want 2", g)
 	}
 }
@@ -115,10 +115,10 @@ func TestLogRetentionRun(t *testing.T) {
 func TestLogRetentionZeroKeepsEverything(t *testing.T) {
 	st := openPhaseBStore(t)
 	clk := newManualClock()
-	seedAgedLogs(t, st.LogDB, clk.Now(), LogConsume, 3, 1000*day)
-	r := NewLogRetention(st.LogDB, 0, WithClock(clk))
+	seedAgedLogs(t, st.logDB, clk.Now(), LogConsume, 3, 1000*day)
+	r := NewLogRetention(st.logDB, 0, WithClock(clk))
 	r.Run(context.Background()) // returns at once when disabled
-	if g := countLogsOfType(t, st.LogDB, LogConsume); g != 3 {
+	if g := countLogsOfType(t, st.logDB, LogConsume); g != 3 {
 		t.Errorf("rows = %d, want 3", g)
 	}
 }

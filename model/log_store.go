@@ -49,7 +49,7 @@ func (f LogFilter) apply(db *gorm.DB) *gorm.DB {
 // ListLogs returns a page of the matching logs, newest first.
 func (s *Store) ListLogs(ctx context.Context, f LogFilter, p Page) ([]Log, error) {
 	var logs []Log
-	db := f.apply(p.apply(s.LogDB.WithContext(ctx)))
+	db := f.apply(p.apply(s.logDB.WithContext(ctx)))
 	if err := db.Order("id desc").Find(&logs).Error; err != nil {
 		return nil, s.dbErr("list logs", err)
 	}
@@ -59,7 +59,7 @@ func (s *Store) ListLogs(ctx context.Context, f LogFilter, p Page) ([]Log, error
 // SumLogQuota adds up the quota of the matching logs.
 func (s *Store) SumLogQuota(ctx context.Context, f LogFilter) (int64, error) {
 	var sum int64
-	db := f.apply(s.LogDB.WithContext(ctx).Model(&Log{}))
+	db := f.apply(s.logDB.WithContext(ctx).Model(&Log{}))
 	if err := db.Select("COALESCE(SUM(quota), 0)").Scan(&sum).Error; err != nil {
 		return 0, s.dbErr("sum log quota", err)
 	}
@@ -68,7 +68,7 @@ func (s *Store) SumLogQuota(ctx context.Context, f LogFilter) (int64, error) {
 
 // DeleteLogsBefore deletes every log created before ts and returns how many.
 func (s *Store) DeleteLogsBefore(ctx context.Context, ts int64) (int64, error) {
-	res := s.LogDB.WithContext(ctx).Where("created_at < ?", ts).Delete(&Log{})
+	res := s.logDB.WithContext(ctx).Where("created_at < ?", ts).Delete(&Log{})
 	if res.Error != nil {
 		return 0, s.dbErr("delete logs", res.Error)
 	}

@@ -15,7 +15,7 @@ func TestLogStore(t *testing.T) {
 			{UserID: 1, Username: "a", CreatedAt: 30, Type: LogTopUp, Quota: 4},
 			{UserID: 1, Username: "a", CreatedAt: 40, Type: LogConsume, TokenName: "u", ModelName: "m1", ChannelID: 2, Quota: 8},
 		}
-		if err := s.LogDB.Create(&logs).Error; err != nil {
+		if err := s.logDB.Create(&logs).Error; err != nil {
 			t.Fatal(err)
 		}
 		tests := []struct {

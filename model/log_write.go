@@ -7,7 +7,7 @@ import "context"
 
 // InsertLog writes l to the log database.
 func (s *Store) InsertLog(ctx context.Context, l *Log) error {
-	if err := s.LogDB.WithContext(ctx).Create(l).Error; err != nil {
+	if err := s.logDB.WithContext(ctx).Create(l).Error; err != nil {
 		return s.dbErr("insert log", err)
 	}
 	return nil
@@ -15,4 +15,4 @@ func (s *Store) InsertLog(ctx context.Context, l *Log) error {
 
 // LogsInMainDB reports whether logs live in the main database (no
 // LOG_SQL_DSN), so a log row can join the transaction of what it records.
-func (s *Store) LogsInMainDB() bool { return s.LogDB == s.DB }
+func (s *Store) LogsInMainDB() bool { return s.logDB == s.db }

@@ -116,7 +116,7 @@ func (o *OptionStore) OnSet(fn func(key string)) {
 // Reload reads the table again (also used after another node changed it).
 func (o *OptionStore) Reload(ctx context.Context) error {
 	var rows []Option
-	if err := o.store.DB.WithContext(ctx).Find(&rows).Error; err != nil {
+	if err := o.store.db.WithContext(ctx).Find(&rows).Error; err != nil {
 		return fmt.Errorf("load options: %w", err)
 	}
 	raw := make(map[string]string, len(rows))
@@ -152,7 +152,7 @@ func (o *OptionStore) Set(ctx context.Context, key, value string) error {
 			return fmt.Errorf("option %s: %w", key, err)
 		}
 	}
-	err = o.store.DB.WithContext(ctx).Clauses(clause.OnConflict{
+	err = o.store.db.WithContext(ctx).Clauses(clause.OnConflict{
 		Columns:   []clause.Column{{Name: "key"}},
 		DoUpdates: clause.AssignmentColumns([]string{"value"}),
 	}).Create(&Option{Key: key, Value: value}).Error

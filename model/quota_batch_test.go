@@ -26,9 +26,9 @@ func newTestBatchLedger(t testing.TB, db *gorm.DB, opts ...WorkerOption) *BatchL
 func TestBatchLedgerTokenAtLimit(t *testing.T) {
 	ctx := context.Background()
 	st := openPhaseBStore(t)
-	uid, tids := seedUserTokens(t, st.DB, "alice", 1<<40, "k") // token remain 1000
-	l := newTestBatchLedger(t, st.DB)
-	queries := countStatements(t, st.DB)
+	uid, tids := seedUserTokens(t, st.db, "alice", 1<<40, "k") // token remain 1000
+	l := newTestBatchLedger(t, st.db)
+	queries := countStatements(t, st.db)
 	r := Reservation{UserID: uid, TokenID: tids[0], Amount: 600}
 	if err := l.Reserve(ctx, r); err != nil {
 		t.Fatalf("first Reserve: %v", err)
@@ -54,11 +54,11 @@ func TestBatchLedgerTokenAtLimit(t *testing.T) {
 		t.Fatalf("Reserve after overdraw = %v, want ErrTokenQuotaExhausted", err)
 	}
 	// The user's own balance is checked first.
-	poor, ptids := seedUserTokens(t, st.DB, "bob", 50, "kb")
+	poor, ptids := seedUserTokens(t, st.db, "bob", 50, "kb")
 	if err := l.Reserve(ctx, Reservation{UserID: poor, TokenID: ptids[0], Amount: 51}); !errors.Is(err, ErrUserQuotaExhausted) {
 		t.Fatalf("Reserve past the user's quota = %v, want ErrUserQuotaExhausted", err)
 	}
-	broke, btids := seedUserTokens(t, st.DB, "carol", 0, "kc")
+	broke, btids := seedUserTokens(t, st.db, "carol", 0, "kc")
 	if err := l.Reserve(ctx, Reservation{UserID: broke, TokenID: btids[0], Amount: 0}); !errors.Is(err, ErrUserQuotaExhausted) {
 		t.Fatalf("Reserve of 0 at a zero balance = %v, want ErrUserQuotaExhausted", err)
 	}
@@ -67,8 +67,8 @@ func TestBatchLedgerTokenAtLimit(t *testing.T) {
 func TestBatchLedgerForgetAfterTopUp(t *testing.T) {
 	ctx := context.Background()
 	st := openPhaseBStore(t)
-	uid, tids := seedUserTokens(t, st.DB, "alice", 100, "k")
-	l := newTestBatchLedger(t, st.DB)
+	uid, tids := seedUserTokens(t, st.db, "alice", 100, "k")
+	l := newTestBatchLedger(t, st.db)
 	r := Reservation{UserID: uid, TokenID: tids[0], Amount: 100}
 	if err := l.Reserve(ctx, r); err != nil {
 		t.Fatal(err)
@@ -77,7 +77,7 @@ func TestBatchLedgerForgetAfterTopUp(t *testing.T) {
 		t.Fatalf("Reserve at 0 = %v, want ErrUserQuotaExhausted", err)
 	}
 	// The admin tops up (a relative write) and tells the ledger.
-	st.DB.Model(&User{}).Where("id = ?", uid).Update("quota", gorm.Expr("quota + ?", 500))
+	st.db.Model(&User{}).Where("id = ?", uid).Update("quota", gorm.Expr("quota + ?", 500))
 	l.Forget(uid)
 	if err := l.Reserve(ctx, Reservation{UserID: uid, TokenID: tids[0], Amount: 500}); err != nil {
 		t.Fatalf("Reserve of the top-up: %v", err)
@@ -89,7 +89,7 @@ func TestBatchLedgerForgetAfterTopUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	var u User
-	st.DB.First(&u, uid)
+	st.db.First(&u, uid)
 	if u.Quota != 0 {
 		t.Errorf("quota = %d, want 0 (100 + 500 top-up − 600 reserved)", u.Quota)
 	}
@@ -124,15 +124,15 @@ func TestBatchLedgerMovementDuringFlush(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
 			st := openPhaseBStore(t)
-			uid, tids := seedUserTokens(t, st.DB, "alice", tc.userQuota, "k") // token remain 1000
-			l := newTestBatchLedger(t, st.DB)
+			uid, tids := seedUserTokens(t, st.db, "alice", tc.userQuota, "k") // token remain 1000
+			l := newTestBatchLedger(t, st.db)
 			reserve := func(n int64) error {
 				return l.Reserve(ctx, Reservation{UserID: uid, TokenID: tids[0], Unlimited: tc.unlimited, Amount: n})
 			}
 			if err := reserve(100); err != nil {
 				t.Fatal(err)
 			}
-			onceDuring(t, st.DB, "users", func() {
+			onceDuring(t, st.db, "users", func() {
 				if err := reserve(300); err != nil {
 					t.Errorf("Reserve during flush: %v", err)
 				}
@@ -157,8 +157,8 @@ func TestBatchLedgerMovementDuringFlush(t *testing.T) {
 func TestBatchLedgerMovementDuringApply(t *testing.T) {
 	ctx := context.Background()
 	st := openPhaseBStore(t)
-	uid, _ := seedUserTokens(t, st.DB, "alice", 1000)
-	l := newTestBatchLedger(t, st.DB)
+	uid, _ := seedUserTokens(t, st.db, "alice", 1000)
+	l := newTestBatchLedger(t, st.db)
 	r := Reservation{UserID: uid, Unlimited: true, Amount: 100}
 	if err := errors.Join(l.Reserve(ctx, r), l.Flush(ctx)); err != nil {
 		t.Fatal(err)
@@ -185,7 +185,7 @@ func TestBatchLedgerMovementDuringApply(t *testing.T) {
 		t.Fatal(err)
 	}
 	var u User
-	st.DB.First(&u, uid)
+	st.db.First(&u, uid)
 	if u.Quota != 0 {
 		t.Errorf("quota = %d, want 0", u.Quota)
 	}
@@ -194,8 +194,8 @@ func TestBatchLedgerMovementDuringApply(t *testing.T) {
 func TestBatchLedgerForgetsIdleAccounts(t *testing.T) {
 	ctx := context.Background()
 	st := openPhaseBStore(t)
-	uid, tids := seedUserTokens(t, st.DB, "alice", 1000, "k")
-	l := newTestBatchLedger(t, st.DB)
+	uid, tids := seedUserTokens(t, st.db, "alice", 1000, "k")
+	l := newTestBatchLedger(t, st.db)
 	if err := l.Reserve(ctx, Reservation{UserID: uid, TokenID: tids[0], Amount: 10}); err != nil {
 		t.Fatal(err)
 	}
@@ -205,7 +205,7 @@ func TestBatchLedgerForgetsIdleAccounts(t *testing.T) {
 	if g := l.Stats().Accounts; g != 2 {
 		t.Errorf("accounts after a flush that wrote them = %d, want 2", g)
 	}
-	bob, btids := seedUserTokens(t, st.DB, "bob", 1000, "kb")
+	bob, btids := seedUserTokens(t, st.db, "bob", 1000, "kb")
 	if err := errors.Join(l.Reserve(ctx, Reservation{UserID: bob, TokenID: btids[0], Amount: 10}), l.Flush(ctx)); err != nil {
 		t.Fatal(err)
 	}
@@ -223,8 +223,8 @@ func TestBatchLedgerForgetsIdleAccounts(t *testing.T) {
 func TestBatchLedgerConcurrentReservesCannotOverspend(t *testing.T) {
 	ctx := context.Background()
 	st := openPhaseBStore(t)
-	uid, tids := seedUserTokens(t, st.DB, "alice", 1<<40, "k") // token remain 1000
-	l := newTestBatchLedger(t, st.DB)
+	uid, tids := seedUserTokens(t, st.db, "alice", 1<<40, "k") // token remain 1000
+	l := newTestBatchLedger(t, st.db)
 	var ok atomic.Int64
 	var wg sync.WaitGroup
 	for range 64 {
@@ -245,7 +245,7 @@ func TestBatchLedgerConcurrentReservesCannotOverspend(t *testing.T) {
 		t.Fatal(err)
 	}
 	var tok Token
-	st.DB.First(&tok, tids[0])
+	st.db.First(&tok, tids[0])
 	if tok.RemainQuota != 0 {
 		t.Errorf("remain_quota = %d, want 0", tok.RemainQuota)
 	}
@@ -254,12 +254,12 @@ func TestBatchLedgerConcurrentReservesCannotOverspend(t *testing.T) {
 func TestBatchLedgerFailedFlushesLoseNothing(t *testing.T) {
 	ctx := context.Background()
 	dst, bst := openPhaseBStore(t), openPhaseBStore(t)
-	f := seedLedger(t, dst.DB)
-	seedLedger(t, bst.DB)
-	direct := NewDirectLedger(dst.DB)
+	f := seedLedger(t, dst.db)
+	seedLedger(t, bst.db)
+	direct := NewDirectLedger(dst.db)
 	var events []error
-	batch := newTestBatchLedger(t, bst.DB, WithOnFlush(func(_ int, err error) { events = append(events, err) }))
-	left := failStatements(t, bst.DB, "update", "tokens", 2)
+	batch := newTestBatchLedger(t, bst.db, WithOnFlush(func(_ int, err error) { events = append(events, err) }))
+	left := failStatements(t, bst.db, "update", "tokens", 2)
 
 	rich := f.users[3]
 	tok := f.tokens[9] // rich user's 600-quota token
@@ -279,7 +279,7 @@ func TestBatchLedgerFailedFlushesLoseNothing(t *testing.T) {
 		t.Fatalf("first Flush = %v, want the injected failure", err)
 	}
 	work(3)
-	compareLedgerStates(t, "between failures, row+Pending", withPending(readLedgerState(t, bst.DB), batch), readLedgerState(t, dst.DB))
+	compareLedgerStates(t, "between failures, row+Pending", withPending(readLedgerState(t, bst.db), batch), readLedgerState(t, dst.db))
 	if err := batch.Flush(ctx); !errors.Is(err, errInjected) {
 		t.Fatalf("second Flush = %v, want the injected failure", err)
 	}
@@ -290,7 +290,7 @@ func TestBatchLedgerFailedFlushesLoseNothing(t *testing.T) {
 	if left.Load() != 0 {
 		t.Fatal("injected failures unused")
 	}
-	compareLedgerStates(t, "after recovery", readLedgerState(t, bst.DB), readLedgerState(t, dst.DB))
+	compareLedgerStates(t, "after recovery", readLedgerState(t, bst.db), readLedgerState(t, dst.db))
 	if s := batch.Stats(); s.FailedFlushes != 2 || s.Flushes != 1 || len(events) != 3 {
 		t.Errorf("stats = %+v, %d flush events; want 2 failed, 1 flush, 3 events", s, len(events))
 	}
@@ -299,8 +299,8 @@ func TestBatchLedgerFailedFlushesLoseNothing(t *testing.T) {
 func TestBatchLedgerFlushIsOneTransactionOfRelativeUpdates(t *testing.T) {
 	ctx := context.Background()
 	st := openPhaseBStore(t)
-	f := seedLedger(t, st.DB)
-	l := newTestBatchLedger(t, st.DB)
+	f := seedLedger(t, st.db)
+	l := newTestBatchLedger(t, st.db)
 	for _, tk := range []ledgerToken{f.tokens[6], f.tokens[9], f.tokens[11]} {
 		r := Reservation{UserID: tk.user, TokenID: tk.id, Unlimited: tk.unlimited, Amount: 5}
 		if err := errors.Join(l.Reserve(ctx, r), l.Settle(ctx, Settlement{Reservation: r, ChannelID: f.channels[0], Quota: 7})); err != nil {
@@ -309,14 +309,14 @@ func TestBatchLedgerFlushIsOneTransactionOfRelativeUpdates(t *testing.T) {
 	}
 	var sqls []string
 	var mu sync.Mutex
-	if err := st.DB.Callback().Update().After("gorm:update").Register("phaseb:sql", func(tx *gorm.DB) {
+	if err := st.db.Callback().Update().After("gorm:update").Register("phaseb:sql", func(tx *gorm.DB) {
 		mu.Lock()
 		sqls = append(sqls, tx.Statement.SQL.String())
 		mu.Unlock()
 	}); err != nil {
 		t.Fatal(err)
 	}
-	queries := countStatements(t, st.DB)
+	queries := countStatements(t, st.db)
 	if err := l.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -347,10 +347,10 @@ func TestBatchLedgerFlushIsOneTransactionOfRelativeUpdates(t *testing.T) {
 func TestBatchLedgerFlushesOnInterval(t *testing.T) {
 	ctx := context.Background()
 	st := openPhaseBStore(t)
-	uid, tids := seedUserTokens(t, st.DB, "alice", 10000, "k")
+	uid, tids := seedUserTokens(t, st.db, "alice", 10000, "k")
 	clk := newManualClock()
 	flushed := make(chan error, 10)
-	l := NewBatchLedger(st.DB, common.BatchUpdateConfig{Interval: 5 * time.Second}, WithClock(clk),
+	l := NewBatchLedger(st.db, common.BatchUpdateConfig{Interval: 5 * time.Second}, WithClock(clk),
 		WithOnFlush(func(_ int, err error) { flushed <- err }))
 	t.Cleanup(func() { l.Close(context.Background()) })
 	l.Start()
@@ -364,7 +364,7 @@ func TestBatchLedgerFlushesOnInterval(t *testing.T) {
 		t.Fatalf("flush: %v", err)
 	}
 	var u User
-	st.DB.First(&u, uid)
+	st.db.First(&u, uid)
 	if u.Quota != 9960 || u.UsedQuota != 40 || u.RequestCount != 1 {
 		t.Errorf("user after tick = quota %d used %d count %d, want 9960 40 1", u.Quota, u.UsedQuota, u.RequestCount)
 	}
@@ -373,8 +373,8 @@ func TestBatchLedgerFlushesOnInterval(t *testing.T) {
 func TestBatchLedgerClose(t *testing.T) {
 	ctx := context.Background()
 	st := openPhaseBStore(t)
-	uid, tids := seedUserTokens(t, st.DB, "alice", 10000, "k")
-	l := NewBatchLedger(st.DB, common.BatchUpdateConfig{Interval: time.Hour}, WithClock(newManualClock()))
+	uid, tids := seedUserTokens(t, st.db, "alice", 10000, "k")
+	l := NewBatchLedger(st.db, common.BatchUpdateConfig{Interval: time.Hour}, WithClock(newManualClock()))
 	l.Start()
 	r := Reservation{UserID: uid, TokenID: tids[0], Amount: 100}
 	if err := errors.Join(l.Reserve(ctx, r), l.Settle(ctx, Settlement{Reservation: r, Quota: 30})); err != nil {
@@ -384,7 +384,7 @@ func TestBatchLedgerClose(t *testing.T) {
 		t.Fatalf("Close: %v", err)
 	}
 	var u User
-	st.DB.First(&u, uid)
+	st.db.First(&u, uid)
 	if u.Quota != 9970 || u.UsedQuota != 30 {
 		t.Errorf("after Close: quota %d used %d, want 9970 30", u.Quota, u.UsedQuota)
 	}
@@ -392,7 +392,7 @@ func TestBatchLedgerClose(t *testing.T) {
 	if err := l.Settle(ctx, Settlement{Reservation: Reservation{UserID: uid, TokenID: tids[0]}, Quota: 5}); err != nil {
 		t.Fatal(err)
 	}
-	st.DB.First(&u, uid)
+	st.db.First(&u, uid)
 	if u.Quota != 9965 || u.RequestCount != 2 {
 		t.Errorf("after Settle past Close: quota %d count %d, want 9965 2", u.Quota, u.RequestCount)
 	}
@@ -401,9 +401,9 @@ func TestBatchLedgerClose(t *testing.T) {
 func TestBatchLedgerCloseReportsWhatItCouldNotFlush(t *testing.T) {
 	st := openPhaseBStore(t)
 	logs := captureLog(t)
-	uid, tids := seedUserTokens(t, st.DB, "alice", 10000, "k")
-	failStatements(t, st.DB, "update", "users", 1<<30)
-	l := NewBatchLedger(st.DB, common.BatchUpdateConfig{Interval: time.Hour}, WithClock(newManualClock()))
+	uid, tids := seedUserTokens(t, st.db, "alice", 10000, "k")
+	failStatements(t, st.db, "update", "users", 1<<30)
+	l := NewBatchLedger(st.db, common.BatchUpdateConfig{Interval: time.Hour}, WithClock(newManualClock()))
 	if err := l.Settle(context.Background(), Settlement{Reservation: Reservation{UserID: uid, TokenID: tids[0], Amount: 10}, Quota: 25}); err != nil {
 		t.Fatal(err)
 	}
@@ -421,9 +421,9 @@ func TestBatchLedgerCloseReportsWhatItCouldNotFlush(t *testing.T) {
 func TestBatchLedgerConcurrent(t *testing.T) {
 	ctx := context.Background()
 	st := openPhaseBStore(t)
-	f := seedLedger(t, st.DB)
-	before := readLedgerState(t, st.DB)
-	l := newTestBatchLedger(t, st.DB)
+	f := seedLedger(t, st.db)
+	before := readLedgerState(t, st.db)
+	l := newTestBatchLedger(t, st.db)
 	stop := make(chan struct{})
 	flusher := make(chan struct{})
 	go func() {
@@ -473,7 +473,7 @@ func TestBatchLedgerConcurrent(t *testing.T) {
 	if err := l.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	after := readLedgerState(t, st.DB)
+	after := readLedgerState(t, st.db)
 	for _, uid := range f.users {
 		b, a := before.users[uid], after.users[uid]
 		if b.Quota-a.Quota != a.UsedQuota {
@@ -501,15 +501,15 @@ func BenchmarkLedgerReserveSettle(b *testing.B) {
 		b.Run(name, func(b *testing.B) {
 			ctx := context.Background()
 			st := openPhaseBStore(b)
-			uid, tids := seedUserTokens(b, st.DB, "alice", 1<<50, "k")
-			st.DB.Model(&Token{}).Where("id = ?", tids[0]).Update("remain_quota", int64(1)<<50)
-			var l QuotaLedger = NewDirectLedger(st.DB)
+			uid, tids := seedUserTokens(b, st.db, "alice", 1<<50, "k")
+			st.db.Model(&Token{}).Where("id = ?", tids[0]).Update("remain_quota", int64(1)<<50)
+			var l QuotaLedger = NewDirectLedger(st.db)
 			var batch *BatchLedger
 			if name == "batch" {
-				batch = NewBatchLedger(st.DB, common.BatchUpdateConfig{Interval: time.Hour})
+				batch = NewBatchLedger(st.db, common.BatchUpdateConfig{Interval: time.Hour})
 				l = batch
 			}
-			stmts := countStatements(b, st.DB)
+			stmts := countStatements(b, st.db)
 			r := Reservation{UserID: uid, TokenID: tids[0], Amount: 500}
 			s := Settlement{Reservation: r, ChannelID: 1, Quota: 321}
 			b.ReportAllocs()

@@ -135,10 +135,10 @@ func TestBatchLedgerMatchesDirect(t *testing.T) {
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
 			ctx := context.Background()
 			dst, bst := openPhaseBStore(t), openPhaseBStore(t)
-			f := seedLedger(t, dst.DB)
-			seedLedger(t, bst.DB)
-			direct := NewDirectLedger(dst.DB)
-			batch := newTestBatchLedger(t, bst.DB)
+			f := seedLedger(t, dst.db)
+			seedLedger(t, bst.db)
+			direct := NewDirectLedger(dst.db)
+			batch := newTestBatchLedger(t, bst.db)
 			rng := rand.New(rand.NewPCG(seed, 42))
 			var open []Reservation
 			refused := 0
@@ -189,7 +189,7 @@ func TestBatchLedgerMatchesDirect(t *testing.T) {
 							db.Model(&User{}).Where("id = ?", tk.user).Update("quota", gorm.Expr("quota + ?", add)).Error,
 							db.Model(&Token{}).Where("id = ?", tk.id).Update("remain_quota", gorm.Expr("remain_quota + ?", add)).Error)
 					}
-					if err := errors.Join(topUp(dst.DB), topUp(bst.DB)); err != nil {
+					if err := errors.Join(topUp(dst.db), topUp(bst.db)); err != nil {
 						t.Fatalf("step %d: top-up: %v", step, err)
 					}
 					batch.Forget(tk.user)
@@ -202,18 +202,18 @@ func TestBatchLedgerMatchesDirect(t *testing.T) {
 							db.Model(&User{}).Where("id = ?", tk.user).Update("quota", q).Error,
 							db.Model(&Token{}).Where("id = ?", tk.id).Update("remain_quota", r).Error)
 					}
-					if err := errors.Join(set(dst.DB), batch.Apply(ctx, set)); err != nil {
+					if err := errors.Join(set(dst.db), batch.Apply(ctx, set)); err != nil {
 						t.Fatalf("step %d: Apply: %v", step, err)
 					}
 				default:
-					want := readLedgerState(t, dst.DB)
-					compareLedgerStates(t, fmt.Sprintf("step %d, row+Pending", step), withPending(readLedgerState(t, bst.DB), batch), want)
+					want := readLedgerState(t, dst.db)
+					compareLedgerStates(t, fmt.Sprintf("step %d, row+Pending", step), withPending(readLedgerState(t, bst.db), batch), want)
 				}
 			}
 			if err := batch.Flush(ctx); err != nil {
 				t.Fatalf("final Flush: %v", err)
 			}
-			compareLedgerStates(t, "after flush", readLedgerState(t, bst.DB), readLedgerState(t, dst.DB))
+			compareLedgerStates(t, "after flush", readLedgerState(t, bst.db), readLedgerState(t, dst.db))
 			if refused == 0 {
 				t.Error("no Reserve was refused: the sequence never tested the limits")
 			}

@@ -35,7 +35,7 @@ var keyColumn = clause.Column{Name: "key"}
 // ListRedemptions returns a page of codes, newest first.
 func (s *Store) ListRedemptions(ctx context.Context, p Page) ([]Redemption, error) {
 	var rs []Redemption
-	if err := p.apply(s.DB.WithContext(ctx)).Order("id desc").Find(&rs).Error; err != nil {
+	if err := p.apply(s.db.WithContext(ctx)).Order("id desc").Find(&rs).Error; err != nil {
 		return nil, s.dbErr("list redemptions", err)
 	}
 	return rs, nil
@@ -44,13 +44,13 @@ func (s *Store) ListRedemptions(ctx context.Context, p Page) ([]Redemption, erro
 // SearchRedemptions finds codes whose name starts with keyword, or whose id
 // is keyword (one-api's semantics), newest first.
 func (s *Store) SearchRedemptions(ctx context.Context, keyword string, p Page) ([]Redemption, error) {
-	cond := s.DB.Where("name LIKE ?", keyword+"%")
+	cond := s.db.Where("name LIKE ?", keyword+"%")
 	// Compared only when numeric: PostgreSQL refuses id = 'text'.
 	if id, err := strconv.Atoi(keyword); err == nil {
 		cond = cond.Or("id = ?", id)
 	}
 	var rs []Redemption
-	if err := p.apply(s.DB.WithContext(ctx)).Where(cond).Order("id desc").Find(&rs).Error; err != nil {
+	if err := p.apply(s.db.WithContext(ctx)).Where(cond).Order("id desc").Find(&rs).Error; err != nil {
 		return nil, s.dbErr("search redemptions", err)
 	}
 	return rs, nil
@@ -59,7 +59,7 @@ func (s *Store) SearchRedemptions(ctx context.Context, keyword string, p Page) (
 // GetRedemption returns code id.
 func (s *Store) GetRedemption(ctx context.Context, id int) (*Redemption, error) {
 	var r Redemption
-	if err := s.DB.WithContext(ctx).Where("id = ?", id).Take(&r).Error; err != nil {
+	if err := s.db.WithContext(ctx).Where("id = ?", id).Take(&r).Error; err != nil {
 		return nil, s.dbErr("get redemption", err)
 	}
 	return &r, nil
@@ -67,7 +67,7 @@ func (s *Store) GetRedemption(ctx context.Context, id int) (*Redemption, error) 
 
 // CreateRedemptions inserts the codes in one transaction: all or none.
 func (s *Store) CreateRedemptions(ctx context.Context, rs []Redemption) error {
-	err := s.DB.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		return tx.CreateInBatches(rs, 100).Error
 	})
 	if err != nil {
@@ -84,7 +84,7 @@ func (s *Store) UpdateRedemption(ctx context.Context, r *Redemption, columns []s
 			return nil, fmt.Errorf("update redemption: column %q is not editable", col)
 		}
 	}
-	db := s.DB.WithContext(ctx)
+	db := s.db.WithContext(ctx)
 	if len(columns) > 0 {
 		q := db.Model(&Redemption{}).Where("id = ?", r.ID)
 		if slices.Contains(columns, "status") {
@@ -100,7 +100,7 @@ func (s *Store) UpdateRedemption(ctx context.Context, r *Redemption, columns []s
 
 // DeleteRedemption removes code id.
 func (s *Store) DeleteRedemption(ctx context.Context, id int) error {
-	res := s.DB.WithContext(ctx).Where("id = ?", id).Delete(&Redemption{})
+	res := s.db.WithContext(ctx).Where("id = ?", id).Delete(&Redemption{})
 	if res.Error != nil {
 		return s.dbErr("delete redemption", res.Error)
 	}
@@ -112,7 +112,7 @@ func (s *Store) DeleteRedemption(ctx context.Context, id int) error {
 
 // GetRedemptionByKey returns the code with exactly this key.
 func (s *Store) GetRedemptionByKey(ctx context.Context, key string) (*Redemption, error) {
-	return s.redemptionByKey(s.DB.WithContext(ctx), key)
+	return s.redemptionByKey(s.db.WithContext(ctx), key)
 }
 
 func (s *Store) redemptionByKey(db *gorm.DB, key string) (*Redemption, error) {

@@ -51,11 +51,11 @@ func seedAccount(t *testing.T, s *Store, userQuota, tokenQuota int64) (userID, t
 	t.Helper()
 	u := &User{Username: "u" + common.RandomString(6), Password: "x", Quota: userQuota, Status: UserEnabled,
 		AccessToken: common.RandomString(32), AffCode: common.RandomString(8)}
-	if err := s.DB.Create(u).Error; err != nil {
+	if err := s.db.Create(u).Error; err != nil {
 		t.Fatal(err)
 	}
 	tok := &Token{UserID: u.ID, Key: common.RandomString(48), Status: TokenEnabled, Name: "t", ExpiredTime: -1, RemainQuota: tokenQuota}
-	if err := s.DB.Create(tok).Error; err != nil {
+	if err := s.db.Create(tok).Error; err != nil {
 		t.Fatal(err)
 	}
 	return u.ID, tok.ID
@@ -64,7 +64,7 @@ func seedAccount(t *testing.T, s *Store, userQuota, tokenQuota int64) (userID, t
 // node is one gateway node's ledger over the shared store and Redis.
 func newRedisNode(t *testing.T, s *Store, rdb redis.Cmdable, prefix string) *RedisLedger {
 	t.Helper()
-	b := NewBatchLedger(s.DB, common.BatchUpdateConfig{Enabled: true, Interval: time.Hour})
+	b := NewBatchLedger(s.db, common.BatchUpdateConfig{Enabled: true, Interval: time.Hour})
 	l, err := NewRedisLedger(b, rdb, prefix)
 	if err != nil {
 		t.Fatal(err)
@@ -77,10 +77,10 @@ func readQuotas(t *testing.T, s *Store, userID, tokenID int) (quota, used, remai
 	t.Helper()
 	var u User
 	var tok Token
-	if err := s.DB.First(&u, userID).Error; err != nil {
+	if err := s.db.First(&u, userID).Error; err != nil {
 		t.Fatal(err)
 	}
-	if err := s.DB.First(&tok, tokenID).Error; err != nil {
+	if err := s.db.First(&tok, tokenID).Error; err != nil {
 		t.Fatal(err)
 	}
 	return u.Quota, u.UsedQuota, tok.RemainQuota, tok.UsedQuota

@@ -121,7 +121,7 @@ func TestOneAPIDatabaseOpensUnchanged(t *testing.T) {
 	if err := store.Migrate(ctx); err != nil {
 		t.Fatalf("migrate a one-api database: %v", err)
 	}
-	sqlDB, err := store.DB.DB()
+	sqlDB, err := store.Gorm().DB()
 	if err != nil {
 		t.Fatal(err)
 	}

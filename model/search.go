@@ -20,7 +20,7 @@ func searchNumber(keyword string) (int, bool) {
 // SearchTokens finds userID's tokens whose name starts with keyword.
 func (s *Store) SearchTokens(ctx context.Context, userID int, keyword string, p Page) ([]Token, error) {
 	var tokens []Token
-	err := p.apply(s.DB.WithContext(ctx)).Where("user_id = ? AND name LIKE ?", userID, keyword+"%").
+	err := p.apply(s.db.WithContext(ctx)).Where("user_id = ? AND name LIKE ?", userID, keyword+"%").
 		Order("id desc").Find(&tokens).Error
 	if err != nil {
 		return nil, s.dbErr("search tokens", err)
@@ -31,12 +31,12 @@ func (s *Store) SearchTokens(ctx context.Context, userID int, keyword string, p 
 // SearchChannels finds channels whose id is keyword, whose name starts with
 // it, or whose key is exactly it; keys are never read.
 func (s *Store) SearchChannels(ctx context.Context, keyword string, p Page) ([]Channel, error) {
-	cond := s.DB.Where("name LIKE ?", keyword+"%").Or(clause.Eq{Column: keyColumn, Value: keyword})
+	cond := s.db.Where("name LIKE ?", keyword+"%").Or(clause.Eq{Column: keyColumn, Value: keyword})
 	if id, ok := searchNumber(keyword); ok {
 		cond = cond.Or("id = ?", id)
 	}
 	var chs []Channel
-	err := p.apply(s.DB.WithContext(ctx)).Omit("key").Where(cond).Order("id desc").Find(&chs).Error
+	err := p.apply(s.db.WithContext(ctx)).Omit("key").Where(cond).Order("id desc").Find(&chs).Error
 	if err != nil {
 		return nil, s.dbErr("search channels", err)
 	}
@@ -47,7 +47,7 @@ func (s *Store) SearchChannels(ctx context.Context, keyword string, p Page) ([]C
 // it (one-api's /api/log/search); userID != 0 pins them to one user, where
 // one-api's /api/log/self/search matches the type only.
 func (s *Store) SearchLogs(ctx context.Context, userID int, keyword string, p Page) ([]Log, error) {
-	db := p.apply(s.LogDB.WithContext(ctx))
+	db := p.apply(s.logDB.WithContext(ctx))
 	typ, numeric := searchNumber(keyword)
 	switch {
 	case userID != 0 && !numeric:
@@ -55,7 +55,7 @@ func (s *Store) SearchLogs(ctx context.Context, userID int, keyword string, p Pa
 	case userID != 0:
 		db = db.Where("user_id = ? AND type = ?", userID, typ)
 	case numeric:
-		db = db.Where(s.LogDB.Where("type = ?", typ).Or("content LIKE ?", keyword+"%"))
+		db = db.Where(s.logDB.Where("type = ?", typ).Or("content LIKE ?", keyword+"%"))
 	default:
 		db = db.Where("content LIKE ?", keyword+"%")
 	}

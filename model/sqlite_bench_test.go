@@ -38,7 +38,7 @@ func BenchmarkSQLiteInsert(b *testing.B) {
 				insert := func() {
 					row := Log{UserID: 1, CreatedAt: time.Now().Unix(), Type: LogConsume, Content: "model rate 1.00, completion rate 1.00",
 						Username: "bench", TokenName: "default", ModelName: "gpt-4o-mini", Quota: 120, PromptTokens: 80, CompletionTokens: 20, ChannelID: 1}
-					if err := s.DB.Create(&row).Error; err != nil {
+					if err := s.db.Create(&row).Error; err != nil {
 						b.Error(err)
 					}
 				}

@@ -62,19 +62,19 @@ func TestSQLiteGate(t *testing.T) {
 			}
 			s, _ := openSQLiteStore(t, filepath.Join(t.TempDir(), "one-api.db"), sqliteConfig(t, env))
 			defer s.Close()
-			if err := s.DB.Create(&Log{Content: "seed"}).Error; err != nil {
+			if err := s.db.Create(&Log{Content: "seed"}).Error; err != nil {
 				t.Fatal(err)
 			}
 
 			var end func() error
 			if tt.holdTx {
-				tx := s.DB.Begin()
+				tx := s.db.Begin()
 				if err := tx.Create(&Log{Content: "in tx"}).Error; err != nil {
 					t.Fatal(err)
 				}
 				end = func() error { return tx.Commit().Error }
 			} else {
-				rows, err := s.DB.Model(&Log{}).Rows()
+				rows, err := s.db.Model(&Log{}).Rows()
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -84,7 +84,7 @@ func TestSQLiteGate(t *testing.T) {
 				end = rows.Close
 			}
 
-			err := s.DB.Create(&Log{Content: "outside"}).Error
+			err := s.db.Create(&Log{Content: "outside"}).Error
 			if tt.wantErr && !errors.Is(err, errGateTimeout) {
 				t.Errorf("write while held: err = %v, want errGateTimeout", err)
 			}
@@ -94,7 +94,7 @@ func TestSQLiteGate(t *testing.T) {
 			if err := end(); err != nil {
 				t.Fatal(err)
 			}
-			if err := s.DB.Create(&Log{Content: "after"}).Error; err != nil {
+			if err := s.db.Create(&Log{Content: "after"}).Error; err != nil {
 				t.Errorf("write after release: %v", err)
 			}
 		})

@@ -45,7 +45,7 @@ func TestSQLiteConcurrentWriters(t *testing.T) {
 			defer s.Close()
 			for i := range users {
 				u := User{Username: fmt.Sprintf("u%d", i), AccessToken: fmt.Sprintf("a%d", i), AffCode: fmt.Sprintf("c%d", i), Quota: initialQuota}
-				if err := s.DB.Create(&u).Error; err != nil {
+				if err := s.db.Create(&u).Error; err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -60,7 +60,7 @@ func TestSQLiteConcurrentWriters(t *testing.T) {
 				go func() {
 					defer wg.Done()
 					for i := 0; ctx.Err() == nil; i++ {
-						dec, err := stressOp(s.DB, (w+i)%4, 1+(w+i)%users)
+						dec, err := stressOp(s.db, (w+i)%4, 1+(w+i)%users)
 						ops.Add(1)
 						if err != nil {
 							failures.Add(1)
@@ -77,7 +77,7 @@ func TestSQLiteConcurrentWriters(t *testing.T) {
 				t.Fatalf("%d of %d operations failed; first: %v", n, ops.Load(), firstErr.Load())
 			}
 			var sum int64
-			if err := s.DB.Model(&User{}).Select("COALESCE(SUM(quota), 0)").Scan(&sum).Error; err != nil {
+			if err := s.db.Model(&User{}).Select("COALESCE(SUM(quota), 0)").Scan(&sum).Error; err != nil {
 				t.Fatal(err)
 			}
 			if g, w := sum, int64(users*initialQuota)-decrements.Load(); g != w {

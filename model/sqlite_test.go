@@ -51,7 +51,7 @@ func openSQLiteStore(t testing.TB, path string, cfg common.SQLiteConfig) (*Store
 
 func sqlDBOf(t testing.TB, s *Store) *sql.DB {
 	t.Helper()
-	db, err := s.DB.DB()
+	db, err := s.db.DB()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -251,7 +251,7 @@ func TestSQLiteLeavingWAL(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "one-api.db")
 			s, _ := openSQLiteStore(t, path, sqliteConfig(t, nil))
-			if err := s.DB.Create(&User{Username: "u", AccessToken: "a", AffCode: "c"}).Error; err != nil {
+			if err := s.db.Create(&User{Username: "u", AccessToken: "a", AffCode: "c"}).Error; err != nil {
 				t.Fatal(err)
 			}
 			s.Close()
@@ -261,7 +261,7 @@ func TestSQLiteLeavingWAL(t *testing.T) {
 
 			s, log := openSQLiteStore(t, path, sqliteConfig(t, tt.env))
 			var n int64
-			if err := s.DB.Model(&User{}).Count(&n).Error; err != nil || n != 1 {
+			if err := s.db.Model(&User{}).Count(&n).Error; err != nil || n != 1 {
 				t.Errorf("count users = %d, %v; want 1", n, err)
 			}
 			s.Close()
@@ -287,7 +287,7 @@ func TestSQLiteOpensAfterManualRollback(t *testing.T) {
 		t.Run(fmt.Sprint(env), func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "one-api.db")
 			s, _ := openSQLiteStore(t, path, sqliteConfig(t, nil))
-			if err := s.DB.Create(&User{Username: "u", AccessToken: "a", AffCode: "c", Quota: 42}).Error; err != nil {
+			if err := s.db.Create(&User{Username: "u", AccessToken: "a", AffCode: "c", Quota: 42}).Error; err != nil {
 				t.Fatal(err)
 			}
 			s.Close()
@@ -302,10 +302,10 @@ func TestSQLiteOpensAfterManualRollback(t *testing.T) {
 			s, _ = openSQLiteStore(t, path, sqliteConfig(t, env))
 			defer s.Close()
 			var u User
-			if err := s.DB.First(&u, "username = ?", "u").Error; err != nil || u.Quota != 42 {
+			if err := s.db.First(&u, "username = ?", "u").Error; err != nil || u.Quota != 42 {
 				t.Errorf("user after reopen = %+v, %v; want quota 42", u, err)
 			}
-			if err := s.DB.Model(&User{}).Where("id = ?", u.ID).Update("quota", 41).Error; err != nil {
+			if err := s.db.Model(&User{}).Where("id = ?", u.ID).Update("quota", 41).Error; err != nil {
 				t.Errorf("write after reopen: %v", err)
 			}
 		})
@@ -322,20 +322,20 @@ func TestSQLiteCheckpointTruncatesWAL(t *testing.T) {
 	for i := range logs {
 		logs[i] = Log{Type: LogConsume, Content: strings.Repeat("x", 200)}
 	}
-	if err := s.DB.CreateInBatches(logs, 100).Error; err != nil {
+	if err := s.db.CreateInBatches(logs, 100).Error; err != nil {
 		t.Fatal(err)
 	}
 	if fileSize(t, path+"-wal") == 0 {
 		t.Fatal("no WAL bytes after writes; the test would prove nothing")
 	}
 	rawPragmas(t, s, 4)
-	if err := checkpointSQLite(s.DB); err != nil {
+	if err := checkpointSQLite(s.db); err != nil {
 		t.Fatalf("checkpointSQLite: %v", err)
 	}
 	if n := fileSize(t, path+"-wal"); n != 0 {
 		t.Errorf("after checkpoint the WAL has %d bytes, want 0", n)
 	}
-	if err := s.DB.Create(&Log{Type: LogConsume}).Error; err != nil {
+	if err := s.db.Create(&Log{Type: LogConsume}).Error; err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Close(); err != nil {
@@ -351,7 +351,7 @@ func TestSQLiteDBSettings(t *testing.T) {
 	s, _ := openSQLiteStore(t, path, sqliteConfig(t, map[string]string{"SQLITE_MAX_OPEN_CONNS": "4", "SQLITE_MAX_IDLE_CONNS": "4"}))
 	defer s.Close()
 	ctx := context.Background()
-	if err := s.DB.Create(&Log{Type: LogConsume}).Error; err != nil {
+	if err := s.db.Create(&Log{Type: LogConsume}).Error; err != nil {
 		t.Fatal(err)
 	}
 

@@ -23,8 +23,8 @@ func (s *Store) GetTokenAuth(ctx context.Context, key string) (*TokenAuth, error
 		UserGroup  string
 		UserQuota  int64
 	}
-	err := s.DB.WithContext(ctx).Table("tokens").
-		Select("tokens.*, users.username AS username, users.status AS user_status, users.role AS role, users." + quoteCol(s.DB, "group") + " AS user_group, users.quota AS user_quota").
+	err := s.db.WithContext(ctx).Table("tokens").
+		Select("tokens.*, users.username AS username, users.status AS user_status, users.role AS role, users." + quoteCol(s.db, "group") + " AS user_group, users.quota AS user_quota").
 		Joins("JOIN users ON users.id = tokens.user_id").
 		Where(clause.Eq{Column: clause.Column{Table: "tokens", Name: "key"}, Value: key}).
 		Take(&row).Error

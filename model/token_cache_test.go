@@ -40,7 +40,7 @@ func newTestTokenCache(t *testing.T) (*TokenCache, *Store, *manualClock, *atomic
 	st := openPhaseBStore(t)
 	clk := newManualClock()
 	c := NewTokenCache(st, common.CacheConfig{Enabled: true, TTL: 60 * time.Second}, WithClock(clk))
-	return c, st, clk, countStatements(t, st.DB)
+	return c, st, clk, countStatements(t, st.db)
 }
 
 func mustAuth(t *testing.T, s TokenStore, key string) *TokenAuth {
@@ -54,7 +54,7 @@ func mustAuth(t *testing.T, s TokenStore, key string) *TokenAuth {
 
 func TestTokenCacheHitMakesNoQuery(t *testing.T) {
 	c, st, _, queries := newTestTokenCache(t)
-	uid, _ := seedUserTokens(t, st.DB, "alice", 5000, "key-a")
+	uid, _ := seedUserTokens(t, st.db, "alice", 5000, "key-a")
 	queries.Store(0)
 
 	first := mustAuth(t, c, "key-a")
@@ -85,9 +85,9 @@ func TestTokenCacheHitMakesNoQuery(t *testing.T) {
 
 func TestTokenCacheTTL(t *testing.T) {
 	c, st, clk, queries := newTestTokenCache(t)
-	seedUserTokens(t, st.DB, "alice", 5000, "key-a")
+	seedUserTokens(t, st.db, "alice", 5000, "key-a")
 	mustAuth(t, c, "key-a")
-	st.DB.Model(&Token{}).Where("key = ?", "key-a").Update("name", "renamed")
+	st.db.Model(&Token{}).Where("key = ?", "key-a").Update("name", "renamed")
 	queries.Store(0)
 
 	clk.Advance(59 * time.Second)
@@ -127,12 +127,12 @@ func TestTokenCacheInvalidation(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			c, st, _, queries := newTestTokenCache(t)
-			uid, tids := seedUserTokens(t, st.DB, "alice", 5000, "key-a", "key-b")
-			seedUserTokens(t, st.DB, "bob", 5000, "key-bob")
+			uid, tids := seedUserTokens(t, st.db, "alice", 5000, "key-a", "key-b")
+			seedUserTokens(t, st.db, "bob", 5000, "key-bob")
 			for _, k := range []string{"key-a", "key-b", "key-bob"} {
 				mustAuth(t, c, k)
 			}
-			tc.change(st.DB, uid, tids[0])
+			tc.change(st.db, uid, tids[0])
 			if tc.check(mustAuth(t, c, "key-a")) {
 				t.Fatal("change visible before invalidation: the test proves nothing")
 			}
@@ -151,7 +151,7 @@ func TestTokenCacheInvalidation(t *testing.T) {
 
 func TestTokenCacheUserChangedDropsAllTheirTokens(t *testing.T) {
 	c, st, _, queries := newTestTokenCache(t)
-	uid, _ := seedUserTokens(t, st.DB, "alice", 5000, "key-a", "key-b", "key-c")
+	uid, _ := seedUserTokens(t, st.db, "alice", 5000, "key-a", "key-b", "key-c")
 	for _, k := range []string{"key-a", "key-b", "key-c"} {
 		mustAuth(t, c, k)
 	}
@@ -168,7 +168,7 @@ func TestTokenCacheUserChangedDropsAllTheirTokens(t *testing.T) {
 func TestTokenCacheNegative(t *testing.T) {
 	st := openPhaseBStore(t)
 	clk := newManualClock()
-	queries := countStatements(t, st.DB)
+	queries := countStatements(t, st.db)
 	c := NewTokenCache(st, common.CacheConfig{TTL: 60 * time.Second}, WithClock(clk))
 
 	for range 50 {
@@ -184,7 +184,7 @@ func TestTokenCacheNegative(t *testing.T) {
 	}
 	// The key is created (on another node: no invalidation here): it works
 	// once the negative entry is 5 s old.
-	seedUserTokens(t, st.DB, "alice", 5000, "guess")
+	seedUserTokens(t, st.db, "alice", 5000, "guess")
 	clk.Advance(4 * time.Second)
 	if _, err := c.GetTokenAuth(context.Background(), "guess"); !errors.Is(err, ErrTokenNotFound) {
 		t.Errorf("at 4 s: err = %v, want the cached ErrTokenNotFound", err)
@@ -200,7 +200,7 @@ func TestTokenCacheNegativeTTLNeverExceedsTTL(t *testing.T) {
 	if _, err := c.GetTokenAuth(context.Background(), "k"); !errors.Is(err, ErrTokenNotFound) {
 		t.Fatal(err)
 	}
-	seedUserTokens(t, st.DB, "alice", 5000, "k")
+	seedUserTokens(t, st.db, "alice", 5000, "k")
 	clk.Advance(2 * time.Second)
 	mustAuth(t, c, "k")
 }
@@ -316,7 +316,7 @@ func TestTokenCacheConcurrent(t *testing.T) {
 	uids := make([]int, 4)
 	for u := range uids {
 		ks := []string{fmt.Sprintf("k%d-0", u), fmt.Sprintf("k%d-1", u)}
-		uids[u], _ = seedUserTokens(t, st.DB, fmt.Sprintf("user%d", u), 100, ks...)
+		uids[u], _ = seedUserTokens(t, st.db, fmt.Sprintf("user%d", u), 100, ks...)
 		keys = append(keys, ks...)
 	}
 	var wg sync.WaitGroup
@@ -345,7 +345,7 @@ func TestTokenCacheConcurrent(t *testing.T) {
 
 func BenchmarkTokenCacheHit(b *testing.B) {
 	st := openPhaseBStore(b)
-	seedUserTokens(b, st.DB, "alice", 5000, "key-a")
+	seedUserTokens(b, st.db, "alice", 5000, "key-a")
 	c := NewTokenCache(st, common.CacheConfig{TTL: time.Minute})
 	ctx := context.Background()
 	b.ReportAllocs()

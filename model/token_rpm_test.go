@@ -19,16 +19,16 @@ func testRPMLimitColumnMigratesInPlace(t *testing.T, dialect string) {
 	ctx := context.Background()
 	userID, tokenID := seedAccount(t, s, 100, 100)
 	// Back to one-api's table, as a one-api database has it.
-	if err := s.DB.Migrator().DropColumn(&Token{}, "rpm_limit"); err != nil {
+	if err := s.db.Migrator().DropColumn(&Token{}, "rpm_limit"); err != nil {
 		t.Fatalf("drop rpm_limit: %v", err)
 	}
-	if s.DB.Migrator().HasColumn(&Token{}, "rpm_limit") {
+	if s.db.Migrator().HasColumn(&Token{}, "rpm_limit") {
 		t.Fatal("column still there")
 	}
 	if err := s.Migrate(ctx); err != nil {
 		t.Fatalf("migrate a one-api tokens table: %v", err)
 	}
-	if !s.DB.Migrator().HasColumn(&Token{}, "rpm_limit") {
+	if !s.db.Migrator().HasColumn(&Token{}, "rpm_limit") {
 		t.Fatal("Migrate did not add tokens.rpm_limit")
 	}
 	tok, err := s.GetToken(ctx, tokenID, userID)

@@ -14,7 +14,7 @@ var tokenEditableColumns = []string{"name", "status", "expired_time", "remain_qu
 // ListTokens returns a page of user id's tokens, newest first.
 func (s *Store) ListTokens(ctx context.Context, userID int, p Page) ([]Token, error) {
 	var tokens []Token
-	err := p.apply(s.DB.WithContext(ctx)).Where("user_id = ?", userID).Order("id desc").Find(&tokens).Error
+	err := p.apply(s.db.WithContext(ctx)).Where("user_id = ?", userID).Order("id desc").Find(&tokens).Error
 	if err != nil {
 		return nil, s.dbErr("list tokens", err)
 	}
@@ -25,7 +25,7 @@ func (s *Store) ListTokens(ctx context.Context, userID int, p Page) ([]Token, er
 // so nobody learns whether another user's token id exists.
 func (s *Store) GetToken(ctx context.Context, id, userID int) (*Token, error) {
 	var t Token
-	if err := s.DB.WithContext(ctx).Where("id = ? AND user_id = ?", id, userID).Take(&t).Error; err != nil {
+	if err := s.db.WithContext(ctx).Where("id = ? AND user_id = ?", id, userID).Take(&t).Error; err != nil {
 		return nil, s.dbErr("get token", err)
 	}
 	return &t, nil
@@ -33,7 +33,7 @@ func (s *Store) GetToken(ctx context.Context, id, userID int) (*Token, error) {
 
 // CreateToken inserts t; its Key is stored as given (without "sk-").
 func (s *Store) CreateToken(ctx context.Context, t *Token) error {
-	if err := s.DB.WithContext(ctx).Create(t).Error; err != nil {
+	if err := s.db.WithContext(ctx).Create(t).Error; err != nil {
 		return s.dbErr("create token", err)
 	}
 	return nil
@@ -45,7 +45,7 @@ func (s *Store) CreateToken(ctx context.Context, t *Token) error {
 // (remain_quota, above all). Columns other than tokenEditableColumns are
 // refused; used_quota is the ledger's alone.
 func (s *Store) UpdateToken(ctx context.Context, t *Token, columns []string) error {
-	return s.UpdateTokenTx(s.DB.WithContext(ctx), t, columns)
+	return s.UpdateTokenTx(s.db.WithContext(ctx), t, columns)
 }
 
 // UpdateTokenTx is UpdateToken on tx, a transaction someone else owns: the
@@ -78,7 +78,7 @@ func (s *Store) UpdateTokenTx(tx *gorm.DB, t *Token, columns []string) error {
 // can drop it.
 func (s *Store) DeleteToken(ctx context.Context, id, userID int) (string, error) {
 	var key string
-	err := s.DB.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var t Token
 		if err := tx.Where("id = ? AND user_id = ?", id, userID).Take(&t).Error; err != nil {
 			return err

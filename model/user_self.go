@@ -15,7 +15,7 @@ func (s *Store) GetUserByAffCode(ctx context.Context, code string) (*User, error
 		return nil, nil
 	}
 	var u User
-	err := s.DB.WithContext(ctx).Select("id", "username", "aff_code").Where("aff_code = ?", code).Take(&u).Error
+	err := s.db.WithContext(ctx).Select("id", "username", "aff_code").Where("aff_code = ?", code).Take(&u).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) || (err == nil && u.AffCode != code) {
 		return nil, nil
 	}
@@ -62,7 +62,7 @@ type DayModelUsage struct {
 // integer arithmetic every dialect shares.
 func (s *Store) UsageByDayAndModel(ctx context.Context, userID int, start, end int64) ([]DayModelUsage, error) {
 	var rows []DayModelUsage
-	err := s.LogDB.WithContext(ctx).Model(&Log{}).
+	err := s.logDB.WithContext(ctx).Model(&Log{}).
 		Select("created_at - created_at % 86400 AS day_start, model_name, COUNT(*) AS request_count, "+
 			"COALESCE(SUM(quota), 0) AS quota, COALESCE(SUM(prompt_tokens), 0) AS prompt_tokens, "+
 			"COALESCE(SUM(completion_tokens), 0) AS completion_tokens").

@@ -35,7 +35,7 @@ func (s *Store) dbErr(what string, err error) error {
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return fmt.Errorf("%s: %w", what, ErrNotFound)
 	}
-	if t, ok := s.DB.Dialector.(gorm.ErrorTranslator); ok && errors.Is(t.Translate(err), gorm.ErrDuplicatedKey) {
+	if t, ok := s.db.Dialector.(gorm.ErrorTranslator); ok && errors.Is(t.Translate(err), gorm.ErrDuplicatedKey) {
 		return fmt.Errorf("%s: %w", what, ErrDuplicate)
 	}
 	return fmt.Errorf("%s: %w", what, err)
@@ -48,7 +48,7 @@ var secretUserColumns = []string{"password", "access_token"}
 // included; callers blank them before answering.
 func (s *Store) GetUser(ctx context.Context, id int) (*User, error) {
 	var u User
-	if err := s.DB.WithContext(ctx).Where("id = ?", id).Take(&u).Error; err != nil {
+	if err := s.db.WithContext(ctx).Where("id = ?", id).Take(&u).Error; err != nil {
 		return nil, s.dbErr("get user", err)
 	}
 	return &u, nil
@@ -57,7 +57,7 @@ func (s *Store) GetUser(ctx context.Context, id int) (*User, error) {
 // GetUserByUsername returns the whole row of the named user.
 func (s *Store) GetUserByUsername(ctx context.Context, username string) (*User, error) {
 	var u User
-	if err := s.DB.WithContext(ctx).Where("username = ?", username).Take(&u).Error; err != nil {
+	if err := s.db.WithContext(ctx).Where("username = ?", username).Take(&u).Error; err != nil {
 		return nil, s.dbErr("get user by name", err)
 	}
 	return &u, nil
@@ -70,7 +70,7 @@ func (s *Store) GetUserByAccessToken(ctx context.Context, token string) (*User, 
 		return nil, fmt.Errorf("get user by access token: %w", ErrNotFound)
 	}
 	var u User
-	if err := s.DB.WithContext(ctx).Where("access_token = ?", token).Take(&u).Error; err != nil {
+	if err := s.db.WithContext(ctx).Where("access_token = ?", token).Take(&u).Error; err != nil {
 		return nil, s.dbErr("get user by access token", err)
 	}
 	// Exact match only: see GetTokenAuth on collations and char padding.
@@ -83,7 +83,7 @@ func (s *Store) GetUserByAccessToken(ctx context.Context, token string) (*User, 
 // ListUsers returns a page of users, newest first, without secrets.
 func (s *Store) ListUsers(ctx context.Context, p Page) ([]User, error) {
 	var users []User
-	err := p.apply(s.DB.WithContext(ctx)).Omit(secretUserColumns...).Order("id desc").Find(&users).Error
+	err := p.apply(s.db.WithContext(ctx)).Omit(secretUserColumns...).Order("id desc").Find(&users).Error
 	if err != nil {
 		return nil, s.dbErr("list users", err)
 	}
@@ -94,13 +94,13 @@ func (s *Store) ListUsers(ctx context.Context, p Page) ([]User, error) {
 // keyword, or whose id is keyword, without secrets.
 func (s *Store) SearchUsers(ctx context.Context, keyword string, p Page) ([]User, error) {
 	like := keyword + "%"
-	cond := s.DB.Where("username LIKE ?", like).Or("email LIKE ?", like).Or("display_name LIKE ?", like)
+	cond := s.db.Where("username LIKE ?", like).Or("email LIKE ?", like).Or("display_name LIKE ?", like)
 	// Compared only when numeric: PostgreSQL refuses id = 'text'.
 	if id, err := strconv.Atoi(keyword); err == nil {
 		cond = cond.Or("id = ?", id)
 	}
 	var users []User
-	err := p.apply(s.DB.WithContext(ctx)).Omit(secretUserColumns...).Where(cond).Order("id desc").Find(&users).Error
+	err := p.apply(s.db.WithContext(ctx)).Omit(secretUserColumns...).Where(cond).Order("id desc").Find(&users).Error
 	if err != nil {
 		return nil, s.dbErr("search users", err)
 	}
@@ -110,7 +110,7 @@ func (s *Store) SearchUsers(ctx context.Context, keyword string, p Page) ([]User
 // CreateUser inserts u (password already hashed); ErrDuplicate when the
 // username, access token or aff code is taken.
 func (s *Store) CreateUser(ctx context.Context, u *User) error {
-	if err := s.DB.WithContext(ctx).Create(u).Error; err != nil {
+	if err := s.db.WithContext(ctx).Create(u).Error; err != nil {
 		return s.dbErr("create user", err)
 	}
 	return nil
@@ -119,7 +119,7 @@ func (s *Store) CreateUser(ctx context.Context, u *User) error {
 // UpdateUser sets the given columns of user id. Column names are quoted by
 // gorm, so "group" is safe on every dialect.
 func (s *Store) UpdateUser(ctx context.Context, id int, columns map[string]any) error {
-	return s.UpdateUserTx(s.DB.WithContext(ctx), id, columns)
+	return s.UpdateUserTx(s.db.WithContext(ctx), id, columns)
 }
 
 // UpdateUserTx is UpdateUser on tx, a transaction someone else owns: the
@@ -144,7 +144,7 @@ func (s *Store) UpdateUserTx(tx *gorm.DB, id int, columns map[string]any) error 
 // DeleteUser removes the users row, as one-api does (a hard delete); the
 // user's tokens stop authenticating because their owner is gone.
 func (s *Store) DeleteUser(ctx context.Context, id int) error {
-	res := s.DB.WithContext(ctx).Where("id = ?", id).Delete(&User{})
+	res := s.db.WithContext(ctx).Where("id = ?", id).Delete(&User{})
 	if res.Error != nil {
 		return s.dbErr("delete user", res.Error)
 	}

@@ -145,7 +145,7 @@ func TestUnsupportedTypes(t *testing.T) {
 		t.Errorf("unsupported channels got %d requests", n)
 	}
 	var row model.Channel
-	if err := e.store.DB.First(&row, 1).Error; err != nil {
+	if err := e.store.Gorm().First(&row, 1).Error; err != nil {
 		t.Fatal(err)
 	}
 	_, err := e.relay.Probe(context.Background(), &row, "")

@@ -77,9 +77,9 @@ func testConcurrentBilling(t *testing.T, dialect string) {
 
 	total := int64(clients * perClient)
 	var logCount, distinctIDs, logQuota int64
-	e.store.LogDB.Model(&model.Log{}).Where("type = ?", model.LogConsume).Count(&logCount)
-	e.store.LogDB.Model(&model.Log{}).Where("type = ?", model.LogConsume).Distinct("request_id").Count(&distinctIDs)
-	e.store.LogDB.Model(&model.Log{}).Where("type = ?", model.LogConsume).Select("COALESCE(SUM(quota), 0)").Scan(&logQuota)
+	e.store.LogGorm().Model(&model.Log{}).Where("type = ?", model.LogConsume).Count(&logCount)
+	e.store.LogGorm().Model(&model.Log{}).Where("type = ?", model.LogConsume).Distinct("request_id").Count(&distinctIDs)
+	e.store.LogGorm().Model(&model.Log{}).Where("type = ?", model.LogConsume).Select("COALESCE(SUM(quota), 0)").Scan(&logQuota)
 	if logCount != total || distinctIDs != total {
 		t.Errorf("%d consume logs with %d request ids, want %d", logCount, distinctIDs, total)
 	}

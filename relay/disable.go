@@ -85,7 +85,7 @@ func (r *Relay) maybeDisable(ctx context.Context, opts *model.Options, ch *Chann
 // abilities off, in one transaction. A channel an admin disabled by hand
 // keeps its status 2.
 func disableChannel(ctx context.Context, s *model.Store, id int) error {
-	err := s.DB.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.Gorm().WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if err := tx.Model(&model.Channel{}).Where("id = ? AND status = ?", id, model.ChannelEnabled).
 			Update("status", model.ChannelAutoDisabled).Error; err != nil {
 			return err

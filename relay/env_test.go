@@ -108,7 +108,7 @@ func newEnv(t testing.TB, cfg envConfig) *env {
 	}
 	user := &model.User{Username: "alice", Password: "x", Role: cfg.role, Status: model.UserEnabled,
 		Quota: cfg.userQuota, Group: cfg.group, AffCode: "aff1", AccessToken: "at1"}
-	if err := store.DB.Create(user).Error; err != nil {
+	if err := store.Gorm().Create(user).Error; err != nil {
 		t.Fatal(err)
 	}
 	tok := &model.Token{UserID: user.ID, Key: tokenKey, Status: model.TokenEnabled, Name: "test-token",
@@ -116,7 +116,7 @@ func newEnv(t testing.TB, cfg envConfig) *env {
 	if cfg.models != "" {
 		tok.Models = &cfg.models
 	}
-	if err := store.DB.Create(tok).Error; err != nil {
+	if err := store.Gorm().Create(tok).Error; err != nil {
 		t.Fatal(err)
 	}
 	if len(cfg.channels) > 0 {
@@ -125,7 +125,7 @@ func newEnv(t testing.TB, cfg envConfig) *env {
 		}
 	}
 	for k, v := range cfg.options {
-		if err := store.DB.Create(&model.Option{Key: k, Value: v}).Error; err != nil {
+		if err := store.Gorm().Create(&model.Option{Key: k, Value: v}).Error; err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -137,10 +137,10 @@ func newEnv(t testing.TB, cfg envConfig) *env {
 		cfg.client = &http.Client{}
 	}
 	if cfg.logs == nil {
-		cfg.logs = model.NewDirectLogSink(store.LogDB)
+		cfg.logs = model.NewDirectLogSink(store.LogGorm())
 	}
 	if cfg.ledger == nil {
-		cfg.ledger = model.NewDirectLedger(store.DB)
+		cfg.ledger = model.NewDirectLedger(store.Gorm())
 	}
 	if cfg.tokens == nil {
 		cfg.tokens = store
@@ -201,14 +201,14 @@ func (e *env) balances(channelID int) balances {
 	var u model.User
 	var tok model.Token
 	var ch model.Channel
-	if err := e.store.DB.First(&u, e.userID).Error; err != nil {
+	if err := e.store.Gorm().First(&u, e.userID).Error; err != nil {
 		e.t.Fatal(err)
 	}
-	if err := e.store.DB.First(&tok, e.tokenID).Error; err != nil {
+	if err := e.store.Gorm().First(&tok, e.tokenID).Error; err != nil {
 		e.t.Fatal(err)
 	}
 	if channelID != 0 {
-		if err := e.store.DB.First(&ch, channelID).Error; err != nil {
+		if err := e.store.Gorm().First(&ch, channelID).Error; err != nil {
 			e.t.Fatal(err)
 		}
 	}
@@ -220,7 +220,7 @@ func (e *env) balances(channelID int) balances {
 func (e *env) logs() []model.Log {
 	e.t.Helper()
 	var ls []model.Log
-	if err := e.store.LogDB.Where("type = ?", model.LogConsume).Order("id").Find(&ls).Error; err != nil {
+	if err := e.store.LogGorm().Where("type = ?", model.LogConsume).Order("id").Find(&ls).Error; err != nil {
 		e.t.Fatal(err)
 	}
 	return ls
@@ -230,7 +230,7 @@ func (e *env) logs() []model.Log {
 func (e *env) channelStatus(id int) int {
 	e.t.Helper()
 	var ch model.Channel
-	if err := e.store.DB.First(&ch, id).Error; err != nil {
+	if err := e.store.Gorm().First(&ch, id).Error; err != nil {
 		e.t.Fatal(err)
 	}
 	return ch.Status

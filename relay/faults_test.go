@@ -46,12 +46,12 @@ func newFaultStack(t *testing.T, p profile, tweak func(*relay.Config), ups ...*h
 	}
 	user := &model.User{Username: "fault", Password: "x", Role: model.RoleCommon, Status: model.UserEnabled,
 		Quota: faultUserQuota, Group: "default", AffCode: "fault", AccessToken: "faultaccesstoken"}
-	if err := store.DB.Create(user).Error; err != nil {
+	if err := store.Gorm().Create(user).Error; err != nil {
 		t.Fatal(err)
 	}
 	tok := &model.Token{UserID: user.ID, Key: faultKey, Status: model.TokenEnabled, Name: "fault",
 		ExpiredTime: -1, RemainQuota: faultTokenQuota}
-	if err := store.DB.Create(tok).Error; err != nil {
+	if err := store.Gorm().Create(tok).Error; err != nil {
 		t.Fatal(err)
 	}
 	var chs []*model.Channel
@@ -63,7 +63,7 @@ func newFaultStack(t *testing.T, p profile, tweak func(*relay.Config), ups ...*h
 	if err := store.CreateChannels(ctx, chs); err != nil {
 		t.Fatal(err)
 	}
-	if err := store.DB.Create(&model.Option{Key: "RetryTimes", Value: "2"}).Error; err != nil {
+	if err := store.Gorm().Create(&model.Option{Key: "RetryTimes", Value: "2"}).Error; err != nil {
 		t.Fatal(err)
 	}
 	s := newStackWith(t, store, p, tweak)
@@ -83,10 +83,10 @@ func (f *faultStack) checkLedger(t *testing.T, billed int) {
 	f.drain(t)
 	var u model.User
 	var tok model.Token
-	if err := f.store.DB.First(&u, f.userID).Error; err != nil {
+	if err := f.store.Gorm().First(&u, f.userID).Error; err != nil {
 		t.Fatal(err)
 	}
-	if err := f.store.DB.First(&tok, f.tokID).Error; err != nil {
+	if err := f.store.Gorm().First(&tok, f.tokID).Error; err != nil {
 		t.Fatal(err)
 	}
 	if got := tok.RemainQuota + tok.UsedQuota; got != faultTokenQuota {
@@ -96,7 +96,7 @@ func (f *faultStack) checkLedger(t *testing.T, billed int) {
 		t.Errorf("user quota %d + used %d = %d, want %d", u.Quota, u.UsedQuota, got, faultUserQuota)
 	}
 	var logs []model.Log
-	if err := f.store.LogDB.Where("type = ?", model.LogConsume).Find(&logs).Error; err != nil {
+	if err := f.store.LogGorm().Where("type = ?", model.LogConsume).Find(&logs).Error; err != nil {
 		t.Fatal(err)
 	}
 	if len(logs) != billed {
@@ -271,7 +271,7 @@ func TestUnknownModel(t *testing.T) {
 		!strings.Contains(w.Body.String(), `"type":"invalid_request_error"`) {
 		t.Errorf("unknown model: %d %s, want 404 model_not_found", w.Code, w.Body)
 	}
-	if err := f.store.DB.Model(&model.Channel{}).Where("id = ?", 1).Update("status", model.ChannelManuallyDisabled).Error; err != nil {
+	if err := f.store.Gorm().Model(&model.Channel{}).Where("id = ?", 1).Update("status", model.ChannelManuallyDisabled).Error; err != nil {
 		t.Fatal(err)
 	}
 	if err := f.relay.Reload(context.Background()); err != nil {
@@ -333,7 +333,7 @@ func TestProbeRedactsKey(t *testing.T) {
 	up.Force = "key-leak"
 	f := newFaultStack(t, allOff, nil, up)
 	var row model.Channel
-	if err := f.store.DB.First(&row, 1).Error; err != nil {
+	if err := f.store.Gorm().First(&row, 1).Error; err != nil {
 		t.Fatal(err)
 	}
 	_, err := f.relay.Probe(context.Background(), &row, "")

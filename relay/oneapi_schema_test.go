@@ -134,7 +134,7 @@ func TestOneAPIDatabaseRelays(t *testing.T) {
 // checkOneAPIAfterRelay checks the rows after one request with each token.
 func checkOneAPIAfterRelay(t *testing.T, store *model.Store) {
 	var logs []model.Log
-	if err := store.LogDB.Where("type = ? AND id > 1", model.LogConsume).Order("token_name").Find(&logs).Error; err != nil {
+	if err := store.LogGorm().Where("type = ? AND id > 1", model.LogConsume).Order("token_name").Find(&logs).Error; err != nil {
 		t.Fatal(err)
 	}
 	if len(logs) != 2 {
@@ -149,7 +149,7 @@ func checkOneAPIAfterRelay(t *testing.T, store *model.Store) {
 	}
 
 	var user model.User
-	if err := store.DB.First(&user, 1).Error; err != nil {
+	if err := store.Gorm().First(&user, 1).Error; err != nil {
 		t.Fatal(err)
 	}
 	if g, w := user.UsedQuota, int64(oneAPIUsedQuota+2*chatQuota); g != w {
@@ -163,10 +163,10 @@ func checkOneAPIAfterRelay(t *testing.T, store *model.Store) {
 	}
 
 	var limited, unlimited model.Token
-	if err := store.DB.First(&limited, 2).Error; err != nil {
+	if err := store.Gorm().First(&limited, 2).Error; err != nil {
 		t.Fatal(err)
 	}
-	if err := store.DB.First(&unlimited, 1).Error; err != nil {
+	if err := store.Gorm().First(&unlimited, 1).Error; err != nil {
 		t.Fatal(err)
 	}
 	if limited.UsedQuota != chatQuota || limited.RemainQuota != oneAPITokenRemain-chatQuota {
@@ -180,7 +180,7 @@ func checkOneAPIAfterRelay(t *testing.T, store *model.Store) {
 	}
 
 	var ch model.Channel
-	if err := store.DB.First(&ch, 1).Error; err != nil {
+	if err := store.Gorm().First(&ch, 1).Error; err != nil {
 		t.Fatal(err)
 	}
 	if g, w := ch.UsedQuota, int64(oneAPIUsedQuota+2*chatQuota); g != w {

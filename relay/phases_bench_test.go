@@ -35,12 +35,12 @@ func benchStack(b *testing.B, p profile) *stack {
 	}
 	user := &model.User{Username: "bench", Password: "x", Role: model.RoleCommon, Status: model.UserEnabled,
 		Quota: 1e15, Group: "default", AffCode: "bench", AccessToken: "benchaccesstoken"}
-	if err := store.DB.Create(user).Error; err != nil {
+	if err := store.Gorm().Create(user).Error; err != nil {
 		b.Fatal(err)
 	}
 	tok := &model.Token{UserID: user.ID, Key: benchKey, Status: model.TokenEnabled, Name: "bench",
 		ExpiredTime: -1, RemainQuota: 1e15}
-	if err := store.DB.Create(tok).Error; err != nil {
+	if err := store.Gorm().Create(tok).Error; err != nil {
 		b.Fatal(err)
 	}
 	url := up.URL

@@ -171,7 +171,7 @@ func testAutoDisable(t *testing.T, dialect string) {
 					t.Errorf("status %d, bad hit %d, good hit %d; want 3, 1, 5", status, bad.hits.Load(), good.hits.Load())
 				}
 				var enabled int64
-				e.store.DB.Model(&model.Ability{}).Where("channel_id = ? AND enabled = ?", 1, true).Count(&enabled)
+				e.store.Gorm().Model(&model.Ability{}).Where("channel_id = ? AND enabled = ?", 1, true).Count(&enabled)
 				if enabled != 0 {
 					t.Errorf("%d abilities of the disabled channel still enabled", enabled)
 				}
@@ -232,7 +232,7 @@ func testClientDisconnect(t *testing.T, dialect string) {
 	var sink *notifySink
 	e := newEnv(t, envConfig{dialect: dialect, channels: []*model.Channel{channel(model.ChannelOpenAI, "a", up.URL, "gpt-3.5-turbo")},
 		logs: model.DiscardLogSink{}})
-	sink = &notifySink{LogSink: model.NewDirectLogSink(e.store.LogDB), done: make(chan *model.Log, 1)}
+	sink = &notifySink{LogSink: model.NewDirectLogSink(e.store.LogGorm()), done: make(chan *model.Log, 1)}
 	e.relay.cfg.Logs = sink
 	srv := newServer(t, e)
 
@@ -292,7 +292,7 @@ func testExhausted(t *testing.T, dialect string) {
 			e := newEnv(t, envConfig{dialect: dialect, channels: []*model.Channel{channel(model.ChannelOpenAI, "a", up.URL, "gpt-4")},
 				userQuota: tc.user, tokenQuota: token, unlimited: tc.unlimited})
 			if tc.token < 0 {
-				e.store.DB.Model(&model.Token{}).Where("id = ?", e.tokenID).Update("remain_quota", 0)
+				e.store.Gorm().Model(&model.Token{}).Where("id = ?", e.tokenID).Update("remain_quota", 0)
 			}
 			w := e.do("POST", "/v1/chat/completions", `{"model":"gpt-4","messages":[{"role":"user","content":"hi"}]}`)
 			if w.Code != http.StatusForbidden || !strings.Contains(w.Body.String(), tc.wantMsg) {

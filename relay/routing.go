@@ -169,11 +169,11 @@ func containsInt(s []int, v int) bool {
 // rather than sent the wrong model name.
 func loadTable(ctx context.Context, s *model.Store) (*Table, error) {
 	var rows []model.Channel
-	if err := s.DB.WithContext(ctx).Find(&rows).Error; err != nil {
+	if err := s.Gorm().WithContext(ctx).Find(&rows).Error; err != nil {
 		return nil, fmt.Errorf("load channels: %w", err)
 	}
 	var abilities []model.Ability
-	if err := s.DB.WithContext(ctx).Where("enabled = ?", true).Find(&abilities).Error; err != nil {
+	if err := s.Gorm().WithContext(ctx).Where("enabled = ?", true).Find(&abilities).Error; err != nil {
 		return nil, fmt.Errorf("load abilities: %w", err)
 	}
 	t := &Table{

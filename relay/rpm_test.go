@@ -36,7 +36,7 @@ func TestTokenRPMLimit(t *testing.T) {
 		channels: []*model.Channel{channel(model.ChannelOpenAI, "a", up.URL, "gpt-3.5-turbo")},
 		limiter:  tokenlimit.NewLocal(), tokens: tokens, ledger: ledger,
 	})
-	ledger.QuotaLedger = model.NewDirectLedger(e.store.DB)
+	ledger.QuotaLedger = model.NewDirectLedger(e.store.Gorm())
 	cache := model.NewTokenCache(e.store, common.CacheConfig{TTL: time.Hour})
 	tokens.next = cache
 	tok, err := e.store.GetToken(context.Background(), e.tokenID, e.userID)

@@ -96,7 +96,7 @@ func newStackWith(tb testing.TB, store *model.Store, p profile, tweak func(*rela
 	cfg := testConfig(tb)
 	cfg.Metrics.Enabled = p.metrics
 	s := &stack{store: store, stmts: &metrics.StatementCounter{}}
-	if err := store.DB.Use(s.stmts); err != nil {
+	if err := store.Gorm().Use(s.stmts); err != nil {
 		tb.Fatal(err)
 	}
 	m, err := metrics.New(cfg.Metrics, nil)
@@ -105,7 +105,7 @@ func newStackWith(tb testing.TB, store *model.Store, p profile, tweak func(*rela
 	}
 	s.metrics = m
 	if m != nil {
-		if err := store.DB.Use(metrics.GormPlugin(m.RecordDB)); err != nil {
+		if err := store.Gorm().Use(metrics.GormPlugin(m.RecordDB)); err != nil {
 			tb.Fatal(err)
 		}
 	}
@@ -114,18 +114,18 @@ func newStackWith(tb testing.TB, store *model.Store, p profile, tweak func(*rela
 	if p.cache {
 		tokens = model.NewTokenCache(store, cfg.Cache)
 	}
-	var ledger model.QuotaLedger = model.NewDirectLedger(store.DB)
+	var ledger model.QuotaLedger = model.NewDirectLedger(store.Gorm())
 	if p.batchQuota {
-		bl := model.NewBatchLedger(store.DB, common.BatchUpdateConfig{Enabled: true, Interval: time.Hour})
+		bl := model.NewBatchLedger(store.Gorm(), common.BatchUpdateConfig{Enabled: true, Interval: time.Hour})
 		bl.Start()
 		ledger = bl
 		s.closers = append(s.closers, bl.Close)
 	}
-	var logs model.LogSink = model.NewDirectLogSink(store.LogDB)
+	var logs model.LogSink = model.NewDirectLogSink(store.LogGorm())
 	if p.batchLogs {
 		lc := cfg.LogBatch
 		lc.Enabled, lc.FlushInterval = true, time.Hour
-		lb := model.NewLogBatcher(store.LogDB, lc, model.WithOnFlush(m.LogFlush))
+		lb := model.NewLogBatcher(store.LogGorm(), lc, model.WithOnFlush(m.LogFlush))
 		lb.Start()
 		logs = lb
 		s.closers = append(s.closers, lb.Close)
@@ -195,7 +195,7 @@ func (s *stack) chat(key, body string) *httptest.ResponseRecorder {
 func (s *stack) consumeLogs(tb testing.TB) int64 {
 	tb.Helper()
 	var n int64
-	if err := s.store.LogDB.Model(&model.Log{}).Where("type = ?", model.LogConsume).Count(&n).Error; err != nil {
+	if err := s.store.LogGorm().Model(&model.Log{}).Where("type = ?", model.LogConsume).Count(&n).Error; err != nil {
 		tb.Fatal(err)
 	}
 	return n

@@ -118,14 +118,14 @@ func TestTracesReachOTLPEndpoint(t *testing.T) {
 	}
 	user := &model.User{Username: "tr", Password: "x", Role: model.RoleCommon, Status: model.UserEnabled,
 		Quota: 1e12, Group: "default", AffCode: "tr", AccessToken: "traceaccesstoken"}
-	if err := store.DB.Create(user).Error; err != nil {
+	if err := store.Gorm().Create(user).Error; err != nil {
 		t.Fatal(err)
 	}
-	if err := store.DB.Create(&model.Token{UserID: user.ID, Key: benchKey, Status: model.TokenEnabled, Name: "tr",
+	if err := store.Gorm().Create(&model.Token{UserID: user.ID, Key: benchKey, Status: model.TokenEnabled, Name: "tr",
 		ExpiredTime: -1, RemainQuota: 1e12}).Error; err != nil {
 		t.Fatal(err)
 	}
-	if err := store.DB.Create(&model.Option{Key: "RetryTimes", Value: "1"}).Error; err != nil {
+	if err := store.Gorm().Create(&model.Option{Key: "RetryTimes", Value: "1"}).Error; err != nil {
 		t.Fatal(err)
 	}
 	url := up.URL

@@ -31,13 +31,13 @@ func TestRegisterRelay(t *testing.T) {
 		t.Fatal(err)
 	}
 	user := &model.User{Username: "u", Password: "x", Status: model.UserEnabled, Group: "default", AffCode: "a", AccessToken: "t", Quota: 10}
-	store.DB.Create(user)
-	store.DB.Create(&model.Token{UserID: user.ID, Key: "key1", Status: model.TokenEnabled, ExpiredTime: -1, UnlimitedQuota: true})
+	store.Gorm().Create(user)
+	store.Gorm().Create(&model.Token{UserID: user.ID, Key: "key1", Status: model.TokenEnabled, ExpiredTime: -1, UnlimitedQuota: true})
 	options, err := model.NewOptionStore(ctx, store)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := relay.New(ctx, relay.Config{Tokens: store, Ledger: model.NewDirectLedger(store.DB), Logs: model.DiscardLogSink{},
+	r, err := relay.New(ctx, relay.Config{Tokens: store, Ledger: model.NewDirectLedger(store.Gorm()), Logs: model.DiscardLogSink{},
 		Options: options, Store: store, Client: http.DefaultClient})
 	if err != nil {
 		t.Fatal(err)
