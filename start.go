@@ -151,13 +151,8 @@ func (g *server) startMetrics(context.Context) error {
 	if m == nil {
 		return nil
 	}
-	if err := g.store.Gorm().Use(metrics.GormPlugin(m.RecordDB)); err != nil {
+	if err := g.store.Use(metrics.GormPlugin(m.RecordDB)); err != nil {
 		return fmt.Errorf("metrics: %w", err)
-	}
-	if g.store.LogGorm() != g.store.Gorm() {
-		if err := g.store.LogGorm().Use(metrics.GormPlugin(m.RecordDB)); err != nil {
-			return fmt.Errorf("metrics: %w", err)
-		}
 	}
 	return nil
 }
@@ -191,10 +186,10 @@ func (g *server) buildPorts(context.Context) error {
 	}
 	// The relay spends through QuotaLedger; the admin API edits and reads
 	// balances through QuotaAdmin, so its views include unflushed deltas.
-	direct := model.NewDirectLedger(store.Gorm())
+	direct := store.DirectLedger()
 	g.ledger, g.quotaAdmin = direct, direct
 	if cfg.BatchUpdate.Enabled {
-		bl := model.NewBatchLedger(store.Gorm(), cfg.BatchUpdate, model.WithOnFlush(m.QuotaFlush))
+		bl := store.BatchLedger(cfg.BatchUpdate, model.WithOnFlush(m.QuotaFlush))
 		bl.Start()
 		g.ledger, g.quotaAdmin = bl, bl
 		g.closers.push("quota batch", bl.Close)
@@ -204,13 +199,13 @@ func (g *server) buildPorts(context.Context) error {
 	if g.ledger, g.quotaAdmin, err = g.node.Ledger(g.ledger, g.quotaAdmin); err != nil {
 		return err
 	}
-	g.logs = model.NewDirectLogSink(store.LogGorm())
+	g.logs = store.DirectLogSink()
 	switch {
 	case !cfg.LogBatch.ConsumeEnabled:
 		g.logs = model.DiscardLogSink{}
 		common.SysLog("consume logs disabled (LOG_CONSUME_ENABLED=false): quota is still charged")
 	case cfg.LogBatch.Enabled:
-		lb := model.NewLogBatcher(store.LogGorm(), cfg.LogBatch, model.WithOnFlush(m.LogFlush))
+		lb := store.LogBatcher(cfg.LogBatch, model.WithOnFlush(m.LogFlush))
 		lb.Start()
 		g.logs = lb
 		sources.LogQueueDepth, sources.LogQueueCapacity = lb.QueueDepth, lb.QueueCapacity
@@ -218,7 +213,7 @@ func (g *server) buildPorts(context.Context) error {
 		common.SysLog("batched consume logs enabled (size %d, interval %s)", cfg.LogBatch.Size, cfg.LogBatch.FlushInterval)
 	}
 	if cfg.LogBatch.RetentionDays > 0 && cfg.NodeType == "master" {
-		r := model.NewLogRetention(store.LogGorm(), cfg.LogBatch.RetentionDays)
+		r := store.LogRetention(cfg.LogBatch.RetentionDays)
 		goWorker(r.Run)
 		common.SysLog("log retention: consume logs older than %d days are deleted", cfg.LogBatch.RetentionDays)
 	}

@@ -50,7 +50,7 @@ func testBillingEndpoints(t *testing.T, dialect string) {
 			e := newEnv(t, withDialect(dialect), withQuota(l.new))
 			ctx := context.Background()
 			alice := e.addUser("alice", "alice-password", "", model.RoleCommon)
-			if err := e.store.UpdateUser(ctx, alice, map[string]any{"quota": 2_000_000}); err != nil {
+			if err := e.store.UpdateUser(ctx, alice, model.UserPatch{Quota: new(int64(2_000_000))}); err != nil {
 				t.Fatal(err)
 			}
 			const limitedKey, unlimitedKey = "billinglimitedbillinglimitedbillinglimitedbill01", "billingunlimitedbillingunlimitedbillingunlimite1"

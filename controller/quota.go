@@ -14,7 +14,7 @@ func (a *API) quota() model.QuotaAdmin {
 	if a.Quota != nil {
 		return a.Quota
 	}
-	return model.NewDirectLedger(a.Store.Gorm())
+	return a.Store.DirectLedger()
 }
 
 // withPendingUser adds the user's unflushed movements to the row.

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
-	"gorm.io/gorm"
 
 	"one-api/common"
 	"one-api/middleware"
@@ -117,12 +116,12 @@ func (a *API) Register(c *gin.Context) {
 		InviterID: inviterID,
 	}
 	err = a.credit(ctx, inviterID, func() []*model.Log { return a.registerLogs(c, u, inviter, newQuota, inviteeQuota, inviterQuota) },
-		func(tx *gorm.DB) (int64, error) {
-			if err := a.Store.CreateUserTx(tx, u); err != nil {
+		func(tx model.Tx) (int64, error) {
+			if err := tx.CreateUser(u); err != nil {
 				return 0, err
 			}
 			if inviterQuota > 0 {
-				if err := a.Store.AddUserQuotaTx(tx, inviterID, inviterQuota); err != nil {
+				if err := tx.AddUserQuota(inviterID, inviterQuota); err != nil {
 					return 0, err
 				}
 			}

@@ -39,15 +39,15 @@ func (a *API) UpdateSelf(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	cols := map[string]any{}
+	var patch model.UserPatch
 	var errs []error
 	if req.Username != nil && *req.Username != u.Username {
 		errs = append(errs, checkUsername(*req.Username))
-		cols["username"] = *req.Username
+		patch.Username = req.Username
 	}
 	if req.DisplayName != nil {
 		errs = append(errs, checkDisplayName(*req.DisplayName))
-		cols["display_name"] = *req.DisplayName
+		patch.DisplayName = req.DisplayName
 	}
 	if req.Password != nil && *req.Password != "" {
 		switch {
@@ -69,10 +69,10 @@ func (a *API) UpdateSelf(c *gin.Context) {
 			fail(c, err)
 			return
 		}
-		cols["password"] = h
+		patch.Password = &h
 	}
-	if len(cols) > 0 {
-		if err := a.Store.UpdateUser(ctx, id, cols); err != nil {
+	if !patch.Empty() {
+		if err := a.Store.UpdateUser(ctx, id, patch); err != nil {
 			if errors.Is(err, model.ErrDuplicate) {
 				err = Errorf("username is taken")
 			}
@@ -116,7 +116,7 @@ func (a *API) AffCode(c *gin.Context) {
 	}
 	if u.AffCode == "" {
 		code := common.RandomString(affCodeLength)
-		if err := a.Store.UpdateUser(ctx, id, map[string]any{"aff_code": code}); err != nil {
+		if err := a.Store.UpdateUser(ctx, id, model.UserPatch{AffCode: &code}); err != nil {
 			fail(c, err)
 			return
 		}

@@ -203,7 +203,7 @@ func testSelfService(t *testing.T, dialect string) {
 	e.ok(request{method: "POST", path: "/api/user/login", body: map[string]string{"username": "bob", "password": "new-password"}})
 
 	// The invitation code: made on first use for a user without one.
-	if err := e.store.UpdateUser(ctx, bob, map[string]any{"aff_code": ""}); err != nil {
+	if err := e.store.UpdateUser(ctx, bob, model.UserPatch{AffCode: new("")}); err != nil {
 		t.Fatal(err)
 	}
 	code := data[string](t, e.ok(request{method: "GET", path: "/api/user/aff", auth: userToken}))

@@ -9,7 +9,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
-	"gorm.io/gorm"
 
 	"one-api/common"
 	"one-api/model"
@@ -202,7 +201,7 @@ func (a *API) UpdateToken(c *gin.Context) {
 	}
 	if slices.Contains(cols, "remain_quota") {
 		// An absolute balance: ordered after the charges made before it.
-		err = a.quota().Apply(ctx, func(tx *gorm.DB) error { return a.Store.UpdateTokenTx(tx, t, cols) })
+		err = a.quota().Apply(ctx, func(tx model.Tx) error { return tx.UpdateToken(t, cols) })
 	} else {
 		err = a.Store.UpdateToken(ctx, t, cols)
 	}

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
-	"gorm.io/gorm"
 
 	"one-api/common"
 	"one-api/middleware"
@@ -41,15 +40,15 @@ func optionOr(opts *model.Options, key, def string) string {
 // added to userID's quota), and writes the rows logs returns: in the same
 // transaction when logs live in the main database (a top-up is then logged
 // exactly when it happened), else right after the commit.
-func (a *API) credit(ctx context.Context, userID int, logs func() []*model.Log, write func(tx *gorm.DB) (int64, error)) error {
+func (a *API) credit(ctx context.Context, userID int, logs func() []*model.Log, write func(tx model.Tx) (int64, error)) error {
 	inTx := a.Store.LogsInMainDB()
-	err := a.quota().Credit(ctx, userID, func(tx *gorm.DB) (int64, error) {
+	err := a.quota().Credit(ctx, userID, func(tx model.Tx) (int64, error) {
 		n, err := write(tx)
 		if err != nil || !inTx {
 			return n, err
 		}
 		for _, l := range logs() {
-			if err := a.Store.InsertLogTx(tx, l); err != nil {
+			if err := tx.InsertLog(l); err != nil {
 				return 0, err
 			}
 		}
@@ -113,8 +112,8 @@ func (a *API) Redeem(c *gin.Context) {
 			Quota: int(code.Quota), RequestID: middleware.RequestID(c),
 			Content: fmt.Sprintf("Top-up with a redemption code: %s, code ID %d", a.logQuota(code.Quota), code.ID)}}
 	}
-	err = a.credit(ctx, userID, logs, func(tx *gorm.DB) (int64, error) {
-		r, err := a.Store.RedeemTx(tx, req.Key, userID, time.Now().Unix())
+	err = a.credit(ctx, userID, logs, func(tx model.Tx) (int64, error) {
+		r, err := tx.Redeem(req.Key, userID, time.Now().Unix())
 		if redeemErr(err) != nil {
 			// Lost a race: commit nothing, but not as a failed write (the
 			// batch ledger would count a failed flush).
@@ -202,8 +201,8 @@ func (a *API) AdminTopUp(c *gin.Context) {
 		return []*model.Log{{UserID: u.ID, Username: u.Username, CreatedAt: time.Now().Unix(), Type: model.LogTopUp,
 			Quota: int(req.Quota), Content: req.Remark, RequestID: middleware.RequestID(c)}}
 	}
-	err = a.credit(ctx, u.ID, logs, func(tx *gorm.DB) (int64, error) {
-		return req.Quota, a.Store.AddUserQuotaTx(tx, u.ID, req.Quota)
+	err = a.credit(ctx, u.ID, logs, func(tx model.Tx) (int64, error) {
+		return req.Quota, tx.AddUserQuota(u.ID, req.Quota)
 	})
 	if err != nil {
 		fail(c, err)

@@ -116,7 +116,7 @@ func (a *API) Self(c *gin.Context) {
 func (a *API) RotateAccessToken(c *gin.Context) {
 	id, _ := caller(c)
 	token := common.RandomString(accessTokenLength)
-	if err := a.Store.UpdateUser(c.Request.Context(), id, map[string]any{"access_token": token}); err != nil {
+	if err := a.Store.UpdateUser(c.Request.Context(), id, model.UserPatch{AccessToken: &token}); err != nil {
 		fail(c, err)
 		return
 	}

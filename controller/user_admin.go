@@ -9,7 +9,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
-	"gorm.io/gorm"
 
 	"one-api/common"
 	"one-api/model"
@@ -158,13 +157,13 @@ func (a *API) UpdateUser(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	cols, err := req.columns(a.hashPassword)
+	patch, err := req.patch(a.hashPassword)
 	if err != nil {
 		fail(c, err)
 		return
 	}
-	if len(cols) > 0 {
-		if err := a.updateUser(ctx, u.ID, cols); err != nil {
+	if !patch.Empty() {
+		if err := a.updateUser(ctx, u.ID, patch); err != nil {
 			if errors.Is(err, model.ErrDuplicate) {
 				err = Errorf("username is taken")
 			}
@@ -180,42 +179,42 @@ func (a *API) UpdateUser(c *gin.Context) {
 	respond(c, publicUser(a.withPendingUser(u)))
 }
 
-// updateUser writes cols. An absolute quota goes through the ledger, so it
+// updateUser writes p. An absolute quota goes through the ledger, so it
 // lands after the movements made before it, as with per-request updates;
 // the other columns go with it, in the same transaction.
-func (a *API) updateUser(ctx context.Context, id int, cols map[string]any) error {
-	if _, ok := cols["quota"]; !ok {
-		return a.Store.UpdateUser(ctx, id, cols)
+func (a *API) updateUser(ctx context.Context, id int, p model.UserPatch) error {
+	if !p.SetsQuota() {
+		return a.Store.UpdateUser(ctx, id, p)
 	}
-	return a.quota().Apply(ctx, func(tx *gorm.DB) error { return a.Store.UpdateUserTx(tx, id, cols) })
+	return a.quota().Apply(ctx, func(tx model.Tx) error { return tx.UpdateUser(id, p) })
 }
 
-// columns validates the given fields and maps them to columns.
-func (r *updateUserRequest) columns(hash func(string) (string, error)) (map[string]any, error) {
-	cols := map[string]any{}
+// patch validates the given fields and returns the update they make.
+func (r *updateUserRequest) patch(hash func(string) (string, error)) (model.UserPatch, error) {
+	var p model.UserPatch
 	var errs []error
 	if r.Username != nil {
 		errs = append(errs, checkUsername(*r.Username))
-		cols["username"] = *r.Username
+		p.Username = r.Username
 	}
 	if r.DisplayName != nil {
 		errs = append(errs, checkDisplayName(*r.DisplayName))
-		cols["display_name"] = *r.DisplayName
+		p.DisplayName = r.DisplayName
 	}
 	if r.Group != nil {
 		if *r.Group == "" || len(*r.Group) > maxGroup {
 			errs = append(errs, Errorf(fmt.Sprintf("group must be 1 to %d characters", maxGroup)))
 		}
-		cols["group"] = *r.Group
+		p.Group = r.Group
 	}
 	if r.Quota != nil {
 		if *r.Quota < 0 {
 			errs = append(errs, Errorf("quota must not be negative"))
 		}
-		cols["quota"] = *r.Quota
+		p.Quota = r.Quota
 	}
 	if r.Email != nil {
-		cols["email"] = *r.Email
+		p.Email = r.Email
 	}
 	if r.Password != nil && *r.Password != "" {
 		if err := checkPassword(*r.Password); err != nil {
@@ -223,12 +222,12 @@ func (r *updateUserRequest) columns(hash func(string) (string, error)) (map[stri
 		} else {
 			h, err := hash(*r.Password)
 			if err != nil {
-				return nil, err
+				return model.UserPatch{}, err
 			}
-			cols["password"] = h
+			p.Password = &h
 		}
 	}
-	return cols, joinErrors(errs...)
+	return p, joinErrors(errs...)
 }
 
 // DeleteUser is DELETE /api/user/:id (admin): only users of a lower role.
@@ -277,7 +276,7 @@ func (a *API) ManageUser(c *gin.Context) {
 		return
 	}
 	_, myRole := caller(c)
-	cols := map[string]any{}
+	var patch model.UserPatch
 	switch req.Action {
 	case "disable":
 		if u.Role == model.RoleRoot {
@@ -285,10 +284,10 @@ func (a *API) ManageUser(c *gin.Context) {
 			return
 		}
 		u.Status = model.UserDisabled
-		cols["status"] = u.Status
+		patch.Status = &u.Status
 	case "enable":
 		u.Status = model.UserEnabled
-		cols["status"] = u.Status
+		patch.Status = &u.Status
 	case "delete":
 		if u.Role == model.RoleRoot {
 			fail(c, Errorf("the root user cannot be deleted"))
@@ -304,7 +303,7 @@ func (a *API) ManageUser(c *gin.Context) {
 			return
 		}
 		u.Role = model.RoleAdmin
-		cols["role"] = u.Role
+		patch.Role = &u.Role
 	case "demote":
 		if u.Role == model.RoleRoot {
 			fail(c, Errorf("the root user cannot be demoted"))
@@ -315,7 +314,7 @@ func (a *API) ManageUser(c *gin.Context) {
 			return
 		}
 		u.Role = model.RoleCommon
-		cols["role"] = u.Role
+		patch.Role = &u.Role
 	default:
 		fail(c, Errorf("unknown action "+strconv.Quote(req.Action)+": want disable, enable, delete, promote or demote"))
 		return
@@ -323,7 +322,7 @@ func (a *API) ManageUser(c *gin.Context) {
 	if req.Action == "delete" {
 		err = a.Store.DeleteUser(ctx, u.ID)
 	} else {
-		err = a.Store.UpdateUser(ctx, u.ID, cols)
+		err = a.Store.UpdateUser(ctx, u.ID, patch)
 	}
 	if err != nil {
 		fail(c, err)

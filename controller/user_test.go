@@ -66,7 +66,7 @@ func TestLoginSession(t *testing.T) {
 	e := newEnv(t)
 	e.addUser("bob", "bob-password", "", model.RoleCommon)
 	disabled := e.addUser("mallory", "mallory-password", "", model.RoleCommon)
-	if err := e.store.UpdateUser(context.Background(), disabled, map[string]any{"status": model.UserDisabled}); err != nil {
+	if err := e.store.UpdateUser(context.Background(), disabled, model.UserPatch{Status: new(model.UserDisabled)}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -124,7 +124,7 @@ func TestAccessTokenAuth(t *testing.T) {
 	e.addUser("alice", "alice-password", userToken, model.RoleCommon)
 	e.addUser("admin", "admin-password", adminToken, model.RoleAdmin)
 	off := e.addUser("off", "off-password1", disabledToken, model.RoleAdmin)
-	if err := e.store.UpdateUser(context.Background(), off, map[string]any{"status": model.UserDisabled}); err != nil {
+	if err := e.store.UpdateUser(context.Background(), off, model.UserPatch{Status: new(model.UserDisabled)}); err != nil {
 		t.Fatal(err)
 	}
 

@@ -92,8 +92,8 @@ func (l *DirectLedger) Release(ctx context.Context, r Reservation) error {
 
 // Apply implements QuotaAdmin: every movement is already in the database,
 // so the write only needs a transaction of its own.
-func (l *DirectLedger) Apply(ctx context.Context, write func(tx *gorm.DB) error) error {
-	return l.db.WithContext(ctx).Transaction(write)
+func (l *DirectLedger) Apply(ctx context.Context, write func(tx Tx) error) error {
+	return l.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error { return write(NewTx(tx)) })
 }
 
 // Pending implements QuotaAdmin: nothing is ever pending.

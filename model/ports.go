@@ -3,8 +3,6 @@ package model
 import (
 	"context"
 	"errors"
-
-	"gorm.io/gorm"
 )
 
 // Sentinel errors of the relay-facing interfaces.
@@ -81,7 +79,7 @@ type LogSink interface {
 // QuotaAdmin is what the admin API needs from the quota ledger to read and
 // write balances exactly while quota movements may still be in memory.
 // Apply runs an absolute write to quota columns (quota = ?, remain_quota = ?)
-// on tx, ordered after every movement made before it; a relative write to
+// on tx (a Tx), ordered after every movement made before it; a relative write to
 // a user's quota (quota = quota + ?) runs through Credit, which also moves
 // the live balance (quota_credit.go: with Redis balances a write straight
 // to the database would never reach the shared counter). Forget /
@@ -89,10 +87,10 @@ type LogSink interface {
 // what the database rows do not hold yet; readers add them to what they
 // read.
 type QuotaAdmin interface {
-	Apply(ctx context.Context, write func(tx *gorm.DB) error) error
+	Apply(ctx context.Context, write func(tx Tx) error) error
 	// Credit runs write, which adds to userID's quota relatively and
 	// returns how much (0: nothing), in one transaction.
-	Credit(ctx context.Context, userID int, write func(tx *gorm.DB) (int64, error)) error
+	Credit(ctx context.Context, userID int, write func(tx Tx) (int64, error)) error
 	Pending(userID int) UserDelta
 	PendingToken(tokenID int) TokenDelta
 	PendingChannel(channelID int) int64

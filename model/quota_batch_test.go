@@ -163,7 +163,8 @@ func TestBatchLedgerMovementDuringApply(t *testing.T) {
 	if err := errors.Join(l.Reserve(ctx, r), l.Flush(ctx)); err != nil {
 		t.Fatal(err)
 	}
-	err := l.Apply(ctx, func(tx *gorm.DB) error {
+	err := l.Apply(ctx, func(x Tx) error {
+		tx := x.Gorm()
 		// A request reserves while the admin's edit is being written: it
 		// lands after the edit, as it would with DirectLedger had it come
 		// a moment later.

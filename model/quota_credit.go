@@ -16,17 +16,17 @@ import (
 // it twice. Credit keeps the two in step.
 
 // Credit implements QuotaAdmin: the write has its own transaction.
-func (l *DirectLedger) Credit(ctx context.Context, _ int, write func(tx *gorm.DB) (int64, error)) error {
+func (l *DirectLedger) Credit(ctx context.Context, _ int, write func(tx Tx) (int64, error)) error {
 	return l.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		_, err := write(tx)
+		_, err := write(NewTx(tx))
 		return err
 	})
 }
 
 // Credit implements QuotaAdmin: the write runs as Apply's, in the flush
 // transaction, and every in-memory balance is re-read afterwards.
-func (l *BatchLedger) Credit(ctx context.Context, _ int, write func(tx *gorm.DB) (int64, error)) error {
-	return l.Apply(ctx, func(tx *gorm.DB) error {
+func (l *BatchLedger) Credit(ctx context.Context, _ int, write func(tx Tx) (int64, error)) error {
+	return l.Apply(ctx, func(tx Tx) error {
 		_, err := write(tx)
 		return err
 	})
@@ -38,10 +38,10 @@ func (l *BatchLedger) Credit(ctx context.Context, _ int, write func(tx *gorm.DB)
 // unflushed movements); the user's shared counter moves by the amount
 // credited before the commit, and back if the commit fails. Under the
 // batch's flushMu no counter can be created on this node between the two.
-func (l *RedisLedger) Credit(ctx context.Context, userID int, write func(tx *gorm.DB) (int64, error)) error {
+func (l *RedisLedger) Credit(ctx context.Context, userID int, write func(tx Tx) (int64, error)) error {
 	key := l.userKey(userID)
 	var moved int64
-	err := l.batch.Apply(ctx, func(tx *gorm.DB) error {
+	err := l.batch.Apply(ctx, func(tx Tx) error {
 		n, err := write(tx)
 		if err != nil || n == 0 {
 			return err

@@ -39,7 +39,8 @@ func TestRedisLedgerCreditKeepsEveryNodesCharges(t *testing.T) {
 			t.Fatalf("shared balance = %d before the credit, want %d", g, w)
 		}
 
-		err := b.Credit(ctx, userID, func(tx *gorm.DB) (int64, error) {
+		err := b.Credit(ctx, userID, func(x Tx) (int64, error) {
+			tx := x.Gorm()
 			return 500, tx.Model(&User{}).Where("id = ?", userID).Update("quota", gorm.Expr("quota + ?", 500)).Error
 		})
 		if err != nil {
@@ -50,7 +51,8 @@ func TestRedisLedgerCreditKeepsEveryNodesCharges(t *testing.T) {
 		}
 
 		boom := errors.New("boom")
-		err = a.Credit(ctx, userID, func(tx *gorm.DB) (int64, error) {
+		err = a.Credit(ctx, userID, func(x Tx) (int64, error) {
+			tx := x.Gorm()
 			if err := tx.Model(&User{}).Where("id = ?", userID).Update("quota", gorm.Expr("quota + ?", 70)).Error; err != nil {
 				return 0, err
 			}

@@ -27,10 +27,10 @@ func (l *BatchLedger) Flush(ctx context.Context) error {
 // before Apply land before the write, movements made during or after it land
 // after, exactly as with DirectLedger. If write fails nothing is applied and
 // the deltas stay pending.
-func (l *BatchLedger) Apply(ctx context.Context, write func(tx *gorm.DB) error) error {
+func (l *BatchLedger) Apply(ctx context.Context, write func(tx Tx) error) error {
 	l.flushMu.Lock()
 	defer l.flushMu.Unlock()
-	return l.flushLocked(ctx, write)
+	return l.flushLocked(ctx, func(tx *gorm.DB) error { return write(NewTx(tx)) })
 }
 
 // flushLocked is one flush; the caller holds flushMu.

@@ -202,7 +202,7 @@ func TestBatchLedgerMatchesDirect(t *testing.T) {
 							db.Model(&User{}).Where("id = ?", tk.user).Update("quota", q).Error,
 							db.Model(&Token{}).Where("id = ?", tk.id).Update("remain_quota", r).Error)
 					}
-					if err := errors.Join(set(dst.db), batch.Apply(ctx, set)); err != nil {
+					if err := errors.Join(set(dst.db), batch.Apply(ctx, func(x Tx) error { return set(x.Gorm()) })); err != nil {
 						t.Fatalf("step %d: Apply: %v", step, err)
 					}
 				default:

@@ -112,10 +112,11 @@ func (s *Store) DeleteRedemption(ctx context.Context, id int) error {
 
 // GetRedemptionByKey returns the code with exactly this key.
 func (s *Store) GetRedemptionByKey(ctx context.Context, key string) (*Redemption, error) {
-	return s.redemptionByKey(s.db.WithContext(ctx), key)
+	return s.tx(ctx).redemptionByKey(key)
 }
 
-func (s *Store) redemptionByKey(db *gorm.DB, key string) (*Redemption, error) {
+func (t Tx) redemptionByKey(key string) (*Redemption, error) {
+	db := t.db
 	if key == "" {
 		return nil, ErrRedemptionInvalid
 	}
@@ -125,7 +126,7 @@ func (s *Store) redemptionByKey(db *gorm.DB, key string) (*Redemption, error) {
 		return nil, ErrRedemptionInvalid
 	}
 	if err != nil {
-		return nil, s.dbErr("get redemption by key", err)
+		return nil, dbErrOn(db, "get redemption by key", err)
 	}
 	// Exact match only: MySQL's default collation ignores case and char(32)
 	// pads (see GetTokenAuth).
@@ -135,14 +136,15 @@ func (s *Store) redemptionByKey(db *gorm.DB, key string) (*Redemption, error) {
 	return &r, nil
 }
 
-// RedeemTx spends code key for userID on tx and adds its quota to the
+// Redeem spends code key for userID on the transaction and adds its quota to the
 // user's balance (relatively: quota = quota + ?, which commutes with the
 // ledger's batched deltas). The claim is one conditional UPDATE (WHERE
 // status = enabled), so of any number of concurrent redeems on any number of
 // nodes exactly one changes the row; the others get ErrRedemptionUsed. Run
 // it through QuotaAdmin.Credit so the live balance moves too.
-func (s *Store) RedeemTx(tx *gorm.DB, key string, userID int, now int64) (*Redemption, error) {
-	r, err := s.redemptionByKey(tx, key)
+func (t Tx) Redeem(key string, userID int, now int64) (*Redemption, error) {
+	tx := t.db
+	r, err := t.redemptionByKey(key)
 	if err != nil {
 		return nil, err
 	}
@@ -152,11 +154,11 @@ func (s *Store) RedeemTx(tx *gorm.DB, key string, userID int, now int64) (*Redem
 	res := tx.Model(&Redemption{}).Where("id = ? AND status = ?", r.ID, RedemptionEnabled).
 		Updates(map[string]any{"status": RedemptionUsed, "redeemed_time": now})
 	if res.Error != nil {
-		return nil, s.dbErr("claim redemption", res.Error)
+		return nil, dbErrOn(tx, "claim redemption", res.Error)
 	}
 	if res.RowsAffected == 0 {
 		// Another redeem (or a disable) committed first.
-		cur, err := s.redemptionByKey(tx, key)
+		cur, err := t.redemptionByKey(key)
 		if err != nil {
 			return nil, err
 		}
@@ -165,7 +167,7 @@ func (s *Store) RedeemTx(tx *gorm.DB, key string, userID int, now int64) (*Redem
 		}
 		return nil, ErrRedemptionUsed
 	}
-	if err := s.AddUserQuotaTx(tx, userID, r.Quota); err != nil {
+	if err := t.AddUserQuota(userID, r.Quota); err != nil {
 		return nil, err
 	}
 	r.Status, r.RedeemedTime = RedemptionUsed, now
@@ -184,19 +186,20 @@ func (r *Redemption) Redeemable() error {
 	return ErrRedemptionUsed
 }
 
-// AddUserQuotaTx adds amount to user id's quota relatively on tx;
+// AddUserQuota adds amount to user id's quota relatively on the transaction;
 // ErrNotFound when the user does not exist. Run it through
 // QuotaAdmin.Credit.
-func (s *Store) AddUserQuotaTx(tx *gorm.DB, id int, amount int64) error {
+func (t Tx) AddUserQuota(id int, amount int64) error {
+	tx := t.db
 	res := tx.Model(&User{}).Where("id = ?", id).Update("quota", gorm.Expr("quota + ?", amount))
 	if res.Error != nil {
-		return s.dbErr("add user quota", res.Error)
+		return dbErrOn(tx, "add user quota", res.Error)
 	}
 	if res.RowsAffected == 0 {
 		// MySQL counts changed rows only: adding 0 changes none.
 		var u User
 		if err := tx.Select("id").Where("id = ?", id).Take(&u).Error; err != nil {
-			return s.dbErr("add user quota", err)
+			return dbErrOn(tx, "add user quota", err)
 		}
 	}
 	return nil

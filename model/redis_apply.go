@@ -98,18 +98,18 @@ func setsColumn(stmt *gorm.Statement, col string) bool {
 // after this node's pending deltas (as BatchLedger.Apply), and every balance
 // it sets absolutely becomes a delta in the database and the new value of the
 // shared counter, so every node's unflushed movements still add up.
-func (l *RedisLedger) Apply(ctx context.Context, write func(tx *gorm.DB) error) error {
+func (l *RedisLedger) Apply(ctx context.Context, write func(tx Tx) error) error {
 	w := &quotaWatch{}
 	var moved []movedCounter
-	err := l.batch.Apply(context.WithValue(ctx, quotaWatchKey{}, w), func(tx *gorm.DB) error {
-		if err := write(tx); err != nil {
+	err := l.batch.Apply(context.WithValue(ctx, quotaWatchKey{}, w), func(t Tx) error {
+		if err := write(t); err != nil {
 			return err
 		}
 		if w.err != nil {
 			return w.err
 		}
 		var err error
-		moved, err = l.rebase(ctx, tx, w.before)
+		moved, err = l.rebase(ctx, t.Gorm(), w.before)
 		return err
 	})
 	if err != nil {

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"gorm.io/gorm"
 
 	"one-api/common"
 )
@@ -180,7 +179,8 @@ func TestRedisLedgerApplyRebasesAbsoluteEdit(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		err := a.Apply(ctx, func(tx *gorm.DB) error {
+		err := a.Apply(ctx, func(x Tx) error {
+			tx := x.Gorm()
 			if err := tx.Model(&User{}).Where("id = ?", userID).Updates(map[string]any{"quota": 5000, "display_name": "x"}).Error; err != nil {
 				return err
 			}

@@ -45,12 +45,13 @@ func (s *Store) CreateToken(ctx context.Context, t *Token) error {
 // (remain_quota, above all). Columns other than tokenEditableColumns are
 // refused; used_quota is the ledger's alone.
 func (s *Store) UpdateToken(ctx context.Context, t *Token, columns []string) error {
-	return s.UpdateTokenTx(s.db.WithContext(ctx), t, columns)
+	return s.tx(ctx).UpdateToken(t, columns)
 }
 
-// UpdateTokenTx is UpdateToken on tx, a transaction someone else owns: the
-// quota ledger's Apply, which a write to remain_quota must go through.
-func (s *Store) UpdateTokenTx(tx *gorm.DB, t *Token, columns []string) error {
+// UpdateToken is Store.UpdateToken on the transaction: the quota ledger's
+// Apply, which a write to remain_quota must go through.
+func (x Tx) UpdateToken(t *Token, columns []string) error {
+	tx := x.db
 	for _, col := range columns {
 		if !slices.Contains(tokenEditableColumns, col) {
 			return fmt.Errorf("update token: column %q is not editable", col)
@@ -59,7 +60,7 @@ func (s *Store) UpdateTokenTx(tx *gorm.DB, t *Token, columns []string) error {
 	if len(columns) > 0 {
 		res := tx.Model(&Token{}).Where("id = ? AND user_id = ?", t.ID, t.UserID).Select(columns).Updates(t)
 		if res.Error != nil {
-			return s.dbErr("update token", res.Error)
+			return dbErrOn(tx, "update token", res.Error)
 		}
 		if res.RowsAffected > 0 {
 			return nil
@@ -69,7 +70,7 @@ func (s *Store) UpdateTokenTx(tx *gorm.DB, t *Token, columns []string) error {
 	// from a missing row.
 	var found Token
 	if err := tx.Select("id").Where("id = ? AND user_id = ?", t.ID, t.UserID).Take(&found).Error; err != nil {
-		return s.dbErr("update token", err)
+		return dbErrOn(tx, "update token", err)
 	}
 	return nil
 }

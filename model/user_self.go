@@ -25,20 +25,20 @@ func (s *Store) GetUserByAffCode(ctx context.Context, code string) (*User, error
 	return &u, nil
 }
 
-// CreateUserTx is CreateUser on tx (registration with an inviter's reward,
-// under QuotaAdmin.Credit).
-func (s *Store) CreateUserTx(tx *gorm.DB, u *User) error {
-	if err := tx.Create(u).Error; err != nil {
-		return s.dbErr("create user", err)
+// CreateUser is Store.CreateUser on the transaction (registration with an
+// inviter's reward, under QuotaAdmin.Credit).
+func (t Tx) CreateUser(u *User) error {
+	if err := t.db.Create(u).Error; err != nil {
+		return dbErrOn(t.db, "create user", err)
 	}
 	return nil
 }
 
-// InsertLogTx writes l on tx, which must be on the log database
-// (LogsInMainDB).
-func (s *Store) InsertLogTx(tx *gorm.DB, l *Log) error {
-	if err := tx.Create(l).Error; err != nil {
-		return s.dbErr("insert log", err)
+// InsertLog writes l on the transaction, which is on the log database only
+// when Store.LogsInMainDB.
+func (t Tx) InsertLog(l *Log) error {
+	if err := t.db.Create(l).Error; err != nil {
+		return dbErrOn(t.db, "insert log", err)
 	}
 	return nil
 }

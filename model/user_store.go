@@ -31,11 +31,14 @@ func (p Page) apply(db *gorm.DB) *gorm.DB {
 // dialect's not-found and unique-violation errors to ErrNotFound and
 // ErrDuplicate. The dialector translates, so the store's shared gorm
 // config does not need TranslateError.
-func (s *Store) dbErr(what string, err error) error {
+func (s *Store) dbErr(what string, err error) error { return dbErrOn(s.db, what, err) }
+
+// dbErrOn is dbErr for a handle without its Store (a Tx).
+func dbErrOn(db *gorm.DB, what string, err error) error {
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return fmt.Errorf("%s: %w", what, ErrNotFound)
 	}
-	if t, ok := s.db.Dialector.(gorm.ErrorTranslator); ok && errors.Is(t.Translate(err), gorm.ErrDuplicatedKey) {
+	if t, ok := db.Dialector.(gorm.ErrorTranslator); ok && errors.Is(t.Translate(err), gorm.ErrDuplicatedKey) {
 		return fmt.Errorf("%s: %w", what, ErrDuplicate)
 	}
 	return fmt.Errorf("%s: %w", what, err)
@@ -116,18 +119,25 @@ func (s *Store) CreateUser(ctx context.Context, u *User) error {
 	return nil
 }
 
-// UpdateUser sets the given columns of user id. Column names are quoted by
-// gorm, so "group" is safe on every dialect.
-func (s *Store) UpdateUser(ctx context.Context, id int, columns map[string]any) error {
-	return s.UpdateUserTx(s.db.WithContext(ctx), id, columns)
+// UpdateUser sets the fields p names of user id (Tx.UpdateUser inside
+// QuotaAdmin.Apply when p sets Quota). ErrNotFound when there is no such
+// user.
+func (s *Store) UpdateUser(ctx context.Context, id int, p UserPatch) error {
+	return s.tx(ctx).UpdateUser(id, p)
 }
 
-// UpdateUserTx is UpdateUser on tx, a transaction someone else owns: the
-// quota ledger's Apply, which an absolute write to quota must go through.
-func (s *Store) UpdateUserTx(tx *gorm.DB, id int, columns map[string]any) error {
+// UpdateUser is Store.UpdateUser on the transaction: the quota ledger's
+// Apply, which an absolute write to quota must go through.
+func (t Tx) UpdateUser(id int, p UserPatch) error {
+	tx := t.db
+	columns := p.columns()
+	if len(columns) == 0 {
+		return nil
+	}
+	// Column names are quoted by gorm, so "group" is safe on every dialect.
 	res := tx.Model(&User{}).Where("id = ?", id).Updates(columns)
 	if res.Error != nil {
-		return s.dbErr("update user", res.Error)
+		return dbErrOn(tx, "update user", res.Error)
 	}
 	if res.RowsAffected == 0 {
 		// MySQL reports 0 rows for an update that changes nothing; tell
@@ -135,7 +145,7 @@ func (s *Store) UpdateUserTx(tx *gorm.DB, id int, columns map[string]any) error 
 		// wait for the transaction's own lock).
 		var u User
 		if err := tx.Select("id").Where("id = ?", id).Take(&u).Error; err != nil {
-			return s.dbErr("update user", err)
+			return dbErrOn(tx, "update user", err)
 		}
 	}
 	return nil

@@ -41,14 +41,14 @@ func TestUserStore(t *testing.T) {
 		}
 
 		// "group" is reserved: this must be quoted on every dialect.
-		if err := s.UpdateUser(ctx, alice.ID, map[string]any{"group": "vip", "quota": 42}); err != nil {
+		if err := s.UpdateUser(ctx, alice.ID, UserPatch{Group: new("vip"), Quota: new(int64(42))}); err != nil {
 			t.Fatal(err)
 		}
 		// Writing the same values again is not "not found" (MySQL counts 0 changed rows).
-		if err := s.UpdateUser(ctx, alice.ID, map[string]any{"group": "vip"}); err != nil {
+		if err := s.UpdateUser(ctx, alice.ID, UserPatch{Group: new("vip")}); err != nil {
 			t.Errorf("no-op update: %v", err)
 		}
-		if err := s.UpdateUser(ctx, 99999, map[string]any{"quota": 1}); !errors.Is(err, ErrNotFound) {
+		if err := s.UpdateUser(ctx, 99999, UserPatch{Quota: new(int64(1))}); !errors.Is(err, ErrNotFound) {
 			t.Errorf("update of a missing user: err = %v, want ErrNotFound", err)
 		}
 		if got, _ := s.GetUser(ctx, alice.ID); got.Group != "vip" || got.Quota != 42 {

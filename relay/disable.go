@@ -2,11 +2,8 @@ package relay
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"strings"
-
-	"gorm.io/gorm"
 
 	"one-api/common"
 	"one-api/model"
@@ -64,7 +61,7 @@ func (r *Relay) maybeDisable(ctx context.Context, opts *model.Options, ch *Chann
 	// The message may quote part of the key; the log gets only its codes.
 	common.Warn("channel #%d disabled: upstream status %d, type %q, code %v", ch.ID, status, e.Type, e.Code)
 	ctx = context.WithoutCancel(ctx)
-	if err := disableChannel(ctx, r.cfg.Store, ch.ID); err != nil {
+	if err := r.cfg.Store.AutoDisableChannel(ctx, ch.ID); err != nil {
 		common.Error("channel #%d: %v", ch.ID, err)
 		r.disabled.Delete(ch.ID)
 		return true
@@ -79,21 +76,4 @@ func (r *Relay) maybeDisable(ctx context.Context, opts *model.Options, ch *Chann
 		r.cfg.ChannelsChanged(ctx)
 	}
 	return true
-}
-
-// disableChannel sets channel id to auto-disabled (3) and turns its
-// abilities off, in one transaction. A channel an admin disabled by hand
-// keeps its status 2.
-func disableChannel(ctx context.Context, s *model.Store, id int) error {
-	err := s.Gorm().WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		if err := tx.Model(&model.Channel{}).Where("id = ? AND status = ?", id, model.ChannelEnabled).
-			Update("status", model.ChannelAutoDisabled).Error; err != nil {
-			return err
-		}
-		return tx.Model(&model.Ability{}).Where("channel_id = ?", id).Update("enabled", false).Error
-	})
-	if err != nil {
-		return fmt.Errorf("disable channel: %w", err)
-	}
-	return nil
 }

@@ -168,13 +168,9 @@ func containsInt(s []int, v int) bool {
 // channel whose model_mapping does not parse is left out with a warning
 // rather than sent the wrong model name.
 func loadTable(ctx context.Context, s *model.Store) (*Table, error) {
-	var rows []model.Channel
-	if err := s.Gorm().WithContext(ctx).Find(&rows).Error; err != nil {
-		return nil, fmt.Errorf("load channels: %w", err)
-	}
-	var abilities []model.Ability
-	if err := s.Gorm().WithContext(ctx).Where("enabled = ?", true).Find(&abilities).Error; err != nil {
-		return nil, fmt.Errorf("load abilities: %w", err)
+	rows, abilities, err := s.LoadRouting(ctx)
+	if err != nil {
+		return nil, err
 	}
 	t := &Table{
 		routes:   make(map[string]map[string][]tier),
