@@ -1,7 +1,3 @@
-// Package model is the gateway's store: one-api's tables as gorm models, the
-// database set-up for SQLite, PostgreSQL and MySQL, and the small interfaces
-// the relay path goes through (TokenStore, QuotaLedger, LogSink) so that
-// caching and batching can be slotted in without touching the relay.
 package model
 
 import (
