@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -57,7 +58,7 @@ func testPickPriorityAndWeight(t *testing.T, dialect string) {
 		{[]int{1, 2, 3, 4}, []int{1, 2}},
 	} {
 		got := tab.pick("default", "m", tc.tried, rng.IntN).ID
-		if !containsInt(tc.want, got) {
+		if !slices.Contains(tc.want, got) {
 			t.Errorf("pick after %v = %d, want one of %v", tc.tried, got, tc.want)
 		}
 	}

@@ -128,7 +128,7 @@ func (t *Table) pickIf(group, name string, tried []int, intn func(int) int, ok f
 func pickWeighted(chs []*Channel, tried []int, intn func(int) int, ok func(*Channel) bool) *Channel {
 	total := 0
 	for _, ch := range chs {
-		if !containsInt(tried, ch.ID) && (ok == nil || ok(ch)) {
+		if !slices.Contains(tried, ch.ID) && (ok == nil || ok(ch)) {
 			total += effectiveWeight(ch)
 		}
 	}
@@ -137,7 +137,7 @@ func pickWeighted(chs []*Channel, tried []int, intn func(int) int, ok func(*Chan
 	}
 	n := intn(total)
 	for _, ch := range chs {
-		if containsInt(tried, ch.ID) || (ok != nil && !ok(ch)) {
+		if slices.Contains(tried, ch.ID) || (ok != nil && !ok(ch)) {
 			continue
 		}
 		if n -= effectiveWeight(ch); n < 0 {
@@ -152,15 +152,6 @@ func effectiveWeight(ch *Channel) int {
 		return 1
 	}
 	return ch.Weight
-}
-
-func containsInt(s []int, v int) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 // loadTable reads channels and enabled abilities and builds a Table. A

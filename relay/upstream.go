@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	"one-api/model"
@@ -118,7 +119,7 @@ func copyResponseHeader(dst, src http.Header) {
 		}
 	}
 	for k, vv := range src {
-		if hopHeaders[k] || containsString(named, k) {
+		if hopHeaders[k] || slices.Contains(named, k) {
 			continue
 		}
 		// Shared, not copied: the upstream response is dropped after this,
@@ -126,15 +127,6 @@ func copyResponseHeader(dst, src http.Header) {
 		// writing into it.
 		dst[k] = vv[:len(vv):len(vv)]
 	}
-}
-
-func containsString(s []string, v string) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 // failKind says what went wrong with an attempt, for the retry decision and
