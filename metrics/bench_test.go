@@ -8,9 +8,12 @@ import (
 // benchSample is a typical finished stream.
 func benchSample() *Sample {
 	return &Sample{
-		Route: "/v1/chat/completions", Method: "POST", Status: 200, Relay: true, Stream: true,
-		Duration: 420 * time.Millisecond, Upstream: 415 * time.Millisecond, TTFT: 120 * time.Millisecond,
-		Model: "gpt-4o-mini", ChannelID: 3, PromptTokens: 12, CompletionTokens: 85, Quota: 97,
+		Route:       "/v1/chat/completions",
+		Method:      "POST",
+		Status:      200,
+		Relay:       true,
+		Duration:    420 * time.Millisecond,
+		RequestInfo: RequestInfo{Stream: true, Upstream: 415 * time.Millisecond, TTFT: 120 * time.Millisecond, Model: "gpt-4o-mini", ChannelID: 3, PromptTokens: 12, CompletionTokens: 85, Quota: 97},
 	}
 }
 

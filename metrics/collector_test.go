@@ -52,9 +52,12 @@ func within(got, want time.Duration) bool {
 func scriptedMix(c *Collector) {
 	for i := 1; i <= 100; i++ {
 		s := &Sample{
-			Route: "/v1/chat/completions", Method: "POST", Status: 200, Relay: true,
-			Duration: time.Duration(i) * time.Millisecond,
-			Upstream: time.Duration(i)*time.Millisecond - 2*time.Millisecond,
+			Route:       "/v1/chat/completions",
+			Method:      "POST",
+			Status:      200,
+			Relay:       true,
+			Duration:    time.Duration(i) * time.Millisecond,
+			RequestInfo: RequestInfo{Upstream: time.Duration(i)*time.Millisecond - 2*time.Millisecond},
 		}
 		if i%20 == 0 {
 			s.Status = 502
@@ -130,8 +133,8 @@ func TestStatusClassification(t *testing.T) {
 		{"2xx", Sample{Status: 200}, 0, 0},
 		{"4xx is a client error, not a failure", Sample{Status: 429}, 0, 1},
 		{"5xx fails", Sample{Status: 503}, 1, 0},
-		{"relay error fails whatever the status", Sample{Status: 400, RelayError: true}, 1, 0},
-		{"relay error on 200", Sample{Status: 200, RelayError: true}, 1, 0},
+		{"relay error fails whatever the status", Sample{Status: 400, RequestInfo: RequestInfo{RelayError: true}}, 1, 0},
+		{"relay error on 200", Sample{Status: 200, RequestInfo: RequestInfo{RelayError: true}}, 1, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -288,7 +291,7 @@ func TestConcurrentRecord(t *testing.T) {
 
 func TestHugeAndNegativeDurationsAreClamped(t *testing.T) {
 	c := NewCollector()
-	c.Record(&Sample{Relay: true, Status: 200, Duration: time.Hour, Upstream: 2 * time.Hour})
+	c.Record(&Sample{Relay: true, Status: 200, Duration: time.Hour, RequestInfo: RequestInfo{Upstream: 2 * time.Hour}})
 	s := c.Snapshot()
 	if !within(s.P99Latency, 10*time.Minute) {
 		t.Errorf("p99 = %v, want the 10m ceiling", s.P99Latency)

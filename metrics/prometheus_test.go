@@ -71,9 +71,12 @@ func TestPrometheusSeries(t *testing.T) {
 	})
 	for range 3 {
 		p.Record(&Sample{
-			Route: "/v1/chat/completions", Method: "POST", Status: 200, Relay: true, Stream: true,
-			Duration: 300 * time.Millisecond, Upstream: 290 * time.Millisecond, TTFT: 100 * time.Millisecond,
-			Model: "gpt-4o", ChannelID: 7, PromptTokens: 10, CompletionTokens: 20, Quota: 30,
+			Route:       "/v1/chat/completions",
+			Method:      "POST",
+			Status:      200,
+			Relay:       true,
+			Duration:    300 * time.Millisecond,
+			RequestInfo: RequestInfo{Stream: true, Upstream: 290 * time.Millisecond, TTFT: 100 * time.Millisecond, Model: "gpt-4o", ChannelID: 7, PromptTokens: 10, CompletionTokens: 20, Quota: 30},
 		})
 	}
 	p.Record(&Sample{Method: "BREW", Status: 404, Duration: time.Millisecond})
@@ -141,11 +144,11 @@ func histCount(m *dto.Metric) float64  { return float64(m.GetHistogram().GetSamp
 func TestModelLabelCap(t *testing.T) {
 	p := newTestPrometheus(t, 3)
 	for i := range 50 {
-		p.Record(&Sample{Route: "/v1/chat/completions", Method: "POST", Status: 200, Model: fmt.Sprintf("model-%d", i)})
+		p.Record(&Sample{Route: "/v1/chat/completions", Method: "POST", Status: 200, RequestInfo: RequestInfo{Model: fmt.Sprintf("model-%d", i)}})
 	}
 	// A name seen before the cap keeps its label; junk never gets one.
-	p.Record(&Sample{Route: "/v1/chat/completions", Method: "POST", Status: 200, Model: "model-1"})
-	p.Record(&Sample{Route: "/v1/chat/completions", Method: "POST", Status: 200, Model: "\xff\xfe"})
+	p.Record(&Sample{Route: "/v1/chat/completions", Method: "POST", Status: 200, RequestInfo: RequestInfo{Model: "model-1"}})
+	p.Record(&Sample{Route: "/v1/chat/completions", Method: "POST", Status: 200, RequestInfo: RequestInfo{Model: "\xff\xfe"}})
 
 	models := map[string]float64{}
 	for _, m := range scrape(t, p)["oneapi_requests_total"].Metric {

@@ -14,25 +14,16 @@ type Sample struct {
 	Route  string
 	Method string
 	Status int
-	// Duration is the whole request, first byte in to last byte out.
-	Duration time.Duration
-	// Upstream is the time spent in upstream calls (0 = none was made); the
+	// Duration is the whole request, first byte in to last byte out; the
 	// gateway overhead is Duration - Upstream.
-	Upstream time.Duration
-	// TTFT is a stream's time to first token (0 = not a stream or no token).
-	TTFT   time.Duration
-	Stream bool
+	Duration time.Duration
 	// Relay marks /v1 relay requests: only they count in the window stats.
 	Relay bool
-	// RelayError marks a relay-side failure whatever the status (for
+	// RequestInfo is what the relay learned (model, channel, tokens, quota,
+	// upstream time, TTFT; 0 = no upstream call, not a stream or no token).
+	// Its RelayError marks a relay-side failure whatever the status (for
 	// example an upstream error mapped to a 4xx): it counts as failed.
-	RelayError bool
-
-	Model            string
-	ChannelID        int
-	PromptTokens     int
-	CompletionTokens int
-	Quota            int64
+	RequestInfo
 }
 
 // AddInfo copies what the relay learned about the request into s; a nil
@@ -41,15 +32,7 @@ func (s *Sample) AddInfo(info *RequestInfo) {
 	if info == nil {
 		return
 	}
-	s.Model = info.Model
-	s.ChannelID = info.ChannelID
-	s.Stream = info.Stream
-	s.Upstream = info.Upstream
-	s.TTFT = info.TTFT
-	s.PromptTokens = info.PromptTokens
-	s.CompletionTokens = info.CompletionTokens
-	s.Quota = info.Quota
-	s.RelayError = info.RelayError
+	s.RequestInfo = *info
 }
 
 // RequestInfo is what the relay knows about a request and the HTTP

@@ -224,9 +224,12 @@ func TestDocsNameRealSeries(t *testing.T) {
 	e, m := metricsEngine(t, false)
 	// Give every labelled series a child, or it is not exposed.
 	m.Record(&metrics.Sample{
-		Route: "/v1/chat/completions", Method: "POST", Status: 200, Relay: true, Stream: true,
-		Duration: time.Second, Upstream: 900 * time.Millisecond, TTFT: 100 * time.Millisecond,
-		Model: "gpt-4o", ChannelID: 1, PromptTokens: 1, CompletionTokens: 1, Quota: 2,
+		Route:       "/v1/chat/completions",
+		Method:      "POST",
+		Status:      200,
+		Relay:       true,
+		Duration:    time.Second,
+		RequestInfo: metrics.RequestInfo{Stream: true, Upstream: 900 * time.Millisecond, TTFT: 100 * time.Millisecond, Model: "gpt-4o", ChannelID: 1, PromptTokens: 1, CompletionTokens: 1, Quota: 2},
 	})
 	m.RecordDB("query", time.Millisecond)
 	m.LogFlush(1, nil)
