@@ -213,7 +213,7 @@ func (g *server) buildPorts(context.Context) error {
 		common.SysLog("batched consume logs enabled (size %d, interval %s)", cfg.LogBatch.Size, cfg.LogBatch.FlushInterval)
 	}
 	if cfg.LogBatch.RetentionDays > 0 && cfg.NodeType == "master" {
-		r := store.LogRetention(cfg.LogBatch.RetentionDays)
+		r := store.LogRetention(cfg.LogBatch.RetentionDays, model.LogRetentionOptions{})
 		goWorker(r.Run)
 		common.SysLog("log retention: consume logs older than %d days are deleted", cfg.LogBatch.RetentionDays)
 	}

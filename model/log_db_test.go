@@ -64,7 +64,7 @@ func TestLogSQLDSNKeepsLogsApart(t *testing.T) {
 			if err != nil || sum != 26 {
 				t.Errorf("sum of logged quota = %d (%v), want 26", sum, err)
 			}
-			n, err := NewLogRetention(s.logDB, 30).Sweep(ctx)
+			n, err := NewLogRetention(s.logDB, 30, LogRetentionOptions{}).Sweep(ctx)
 			if err != nil || n != 3 {
 				t.Errorf("retention deleted %d (%v), want the 3 old rows", n, err)
 			}

@@ -29,24 +29,37 @@ type LogRetention struct {
 	batch int
 	pause time.Duration
 	every time.Duration
-	clock Clock
 	hook  func(int64, error)
 }
 
-// NewLogRetention returns a worker for db (Store.LogDB); days 0 means keep
-// everything and Run returns at once. Options: WithClock,
-// WithRetentionBatch, WithRetentionPause, WithRetentionEvery, WithOnSweep.
-func NewLogRetention(db *gorm.DB, days int, opts ...WorkerOption) *LogRetention {
-	o := buildWorkerOptions(opts)
+// LogRetentionOptions tunes a LogRetention; the zero value is production's.
+type LogRetentionOptions struct {
+	// Batch is the rows deleted per statement (0 = 1,000).
+	Batch int
+	// Pause is the wait between two delete statements, so writers get the
+	// database in between (0 = 100 ms; negative = none).
+	Pause time.Duration
+	// Every is how often a sweep runs (0 = 1 h).
+	Every time.Duration
+	// OnSweep is called after every sweep Run makes.
+	OnSweep func(deleted int64, err error)
+}
+
+// NewLogRetention returns a worker for db (Store.LogGorm); days 0 means keep
+// everything and Run returns at once.
+func NewLogRetention(db *gorm.DB, days int, o LogRetentionOptions) *LogRetention {
 	r := &LogRetention{
-		db: db, days: days, batch: o.retentionBatch, pause: o.retentionPause,
-		every: o.retentionEvery, clock: o.clock, hook: o.onSweep,
+		db: db, days: days, batch: o.Batch, pause: o.Pause,
+		every: o.Every, hook: o.OnSweep,
 	}
 	if r.batch <= 0 {
 		r.batch = 1000
 	}
-	if r.pause < 0 {
+	switch {
+	case r.pause == 0:
 		r.pause = 100 * time.Millisecond
+	case r.pause < 0:
+		r.pause = 0
 	}
 	if r.every <= 0 {
 		r.every = time.Hour
@@ -54,13 +67,13 @@ func NewLogRetention(db *gorm.DB, days int, opts ...WorkerOption) *LogRetention 
 	return r
 }
 
-// Run sweeps at once and then every hour (WithRetentionEvery) until ctx
+// Run sweeps at once and then every hour (Every) until ctx
 // ends. The caller owns the goroutine: cancel ctx and wait for Run to return.
 func (r *LogRetention) Run(ctx context.Context) {
 	if r.days <= 0 {
 		return
 	}
-	tick := r.clock.NewTicker(r.every)
+	tick := time.NewTicker(r.every)
 	defer tick.Stop()
 	for {
 		n, err := r.Sweep(ctx)
@@ -76,7 +89,7 @@ func (r *LogRetention) Run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-tick.C():
+		case <-tick.C:
 		}
 	}
 }
@@ -84,7 +97,7 @@ func (r *LogRetention) Run(ctx context.Context) {
 // Sweep deletes the consume logs older than the retention, batch by batch,
 // and returns how many rows went.
 func (r *LogRetention) Sweep(ctx context.Context) (int64, error) {
-	cutoff := r.clock.Now().Add(-time.Duration(r.days) * 24 * time.Hour).Unix()
+	cutoff := time.Now().Add(-time.Duration(r.days) * 24 * time.Hour).Unix()
 	var total int64
 	for {
 		var ids []int
@@ -108,12 +121,12 @@ func (r *LogRetention) Sweep(ctx context.Context) (int64, error) {
 			return total, nil
 		}
 		if r.pause > 0 {
-			t := r.clock.NewTimer(r.pause)
+			t := time.NewTimer(r.pause)
 			select {
 			case <-ctx.Done():
 				t.Stop()
 				return total, ctx.Err()
-			case <-t.C():
+			case <-t.C:
 			}
 		}
 	}

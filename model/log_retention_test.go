@@ -3,6 +3,7 @@ package model
 import (
 	"context"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"gorm.io/gorm"
@@ -32,9 +33,12 @@ func countLogsOfType(t *testing.T, db *gorm.DB, typ int) int64 {
 }
 
 func TestLogRetentionSweepDeletesOnlyOldConsumeLogs(t *testing.T) {
+	synctest.Test(t, testLogRetentionSweepDeletesOnlyOldConsumeLogs)
+}
+
+func testLogRetentionSweepDeletesOnlyOldConsumeLogs(t *testing.T) {
 	st := openPhaseBStore(t)
-	clk := newManualClock()
-	now := clk.Now()
+	now := time.Now()
 	seedAgedLogs(t, st.logDB, now, LogConsume, 10, 31*day)            // past retention
 	seedAgedLogs(t, st.logDB, now, LogConsume, 3, 29*day)             // inside it
 	seedAgedLogs(t, st.logDB, now, LogTopUp, 4, 400*day)              // audit trail, kept
@@ -45,7 +49,7 @@ func TestLogRetentionSweepDeletesOnlyOldConsumeLogs(t *testing.T) {
 	if err := st.logDB.Callback().Delete().Before("gorm:delete").Register("phaseb:deletes", func(*gorm.DB) { deletes++ }); err != nil {
 		t.Fatal(err)
 	}
-	r := NewLogRetention(st.logDB, 30, WithClock(clk), WithRetentionBatch(3), WithRetentionPause(0))
+	r := NewLogRetention(st.logDB, 30, LogRetentionOptions{Batch: 3, Pause: -1})
 	n, err := r.Sweep(context.Background())
 	if err != nil {
 		t.Fatalf("Sweep: %v", err)
@@ -68,19 +72,22 @@ func TestLogRetentionSweepDeletesOnlyOldConsumeLogs(t *testing.T) {
 	}
 }
 
-func TestLogRetentionRun(t *testing.T) {
+// The bubble's clock moves only when every goroutine in it waits on time,
+// so the pauses and the hourly tick pass at once and exactly.
+func TestLogRetentionRun(t *testing.T) { synctest.Test(t, testLogRetentionRun) }
+
+func testLogRetentionRun(t *testing.T) {
 	st := openPhaseBStore(t)
-	clk := newManualClock()
 	sweeps := make(chan int64, 10)
-	r := NewLogRetention(st.logDB, 7, WithClock(clk), WithRetentionBatch(5),
-		WithRetentionPause(time.Second), WithRetentionEvery(time.Hour),
-		WithOnSweep(func(n int64, err error) {
+	r := NewLogRetention(st.logDB, 7, LogRetentionOptions{Batch: 5, Pause: time.Second, Every: time.Hour,
+		OnSweep: func(n int64, err error) {
 			if err != nil {
 				t.Errorf("sweep: %v", err)
 			}
 			sweeps <- n
-		}))
-	seedAgedLogs(t, st.logDB, clk.Now(), LogConsume, 10, 8*day)
+		}})
+	start := time.Now()
+	seedAgedLogs(t, st.logDB, start, LogConsume, 10, 8*day)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -94,18 +101,19 @@ func TestLogRetentionRun(t *testing.T) {
 	}()
 
 	// First sweep at start: two full batches, each followed by a pause.
-	for range 2 {
-		clk.BlockUntil(2) // ticker + pause timer
-		clk.Advance(time.Second)
-	}
 	if n := <-sweeps; n != 10 {
 		t.Fatalf("first sweep deleted %d, want 10", n)
 	}
-	seedAgedLogs(t, st.logDB, clk.Now(), LogConsume, 3, 8*day)
-	seedAgedLogs(t, st.logDB, clk.Now(), LogConsume, 2, 6*day)
-	clk.Advance(time.Hour)
+	if g, w := time.Since(start), 2*time.Second; g != w {
+		t.Errorf("first sweep took %v, want %v (a pause after each full batch)", g, w)
+	}
+	seedAgedLogs(t, st.logDB, time.Now(), LogConsume, 3, 8*day)
+	seedAgedLogs(t, st.logDB, time.Now(), LogConsume, 2, 6*day)
 	if n := <-sweeps; n != 3 {
 		t.Fatalf("hourly sweep deleted %d, want 3", n)
+	}
+	if g, w := time.Since(start), time.Hour; g != w {
+		t.Errorf("second sweep at %v, want %v", g, w)
 	}
 	if g := countLogsOfType(t, st.logDB, LogConsume); g != 2 {
 		t.Errorf("consume logs left = %d, want 2", g)
@@ -114,9 +122,8 @@ func TestLogRetentionRun(t *testing.T) {
 
 func TestLogRetentionZeroKeepsEverything(t *testing.T) {
 	st := openPhaseBStore(t)
-	clk := newManualClock()
-	seedAgedLogs(t, st.logDB, clk.Now(), LogConsume, 3, 1000*day)
-	r := NewLogRetention(st.logDB, 0, WithClock(clk))
+	seedAgedLogs(t, st.logDB, time.Now(), LogConsume, 3, 1000*day)
+	r := NewLogRetention(st.logDB, 0, LogRetentionOptions{})
 	r.Run(context.Background()) // returns at once when disabled
 	if g := countLogsOfType(t, st.logDB, LogConsume); g != 3 {
 		t.Errorf("rows = %d, want 3", g)

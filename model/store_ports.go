@@ -24,6 +24,6 @@ func (s *Store) LogBatcher(cfg common.LogBatchConfig, opts ...WorkerOption) *Log
 }
 
 // LogRetention deletes the log database's consume logs older than days.
-func (s *Store) LogRetention(days int, opts ...WorkerOption) *LogRetention {
-	return NewLogRetention(s.logDB, days, opts...)
+func (s *Store) LogRetention(days int, o LogRetentionOptions) *LogRetention {
+	return NewLogRetention(s.logDB, days, o)
 }
