@@ -27,15 +27,14 @@ const maxNegativeTTL = 5 * time.Second
 // check of them at authentication is advisory. The QuotaLedger is what
 // enforces quota (Reserve refuses when the balance is short).
 //
-// Storage is go-cache; expiry is judged by the injected clock against a
-// deadline kept in the entry, since go-cache reads time.Now itself. go-cache's
+// Storage is go-cache; expiry is judged against a deadline kept in the
+// entry (tests run in a testing/synctest bubble to move time). go-cache's
 // janitor goroutine is not used (it can be neither stopped nor waited for);
 // expired entries are swept on the miss path instead, at most once per TTL.
 type TokenCache struct {
 	next   TokenStore
 	ttl    time.Duration
 	negTTL time.Duration
-	clock  Clock
 	items  *cache.Cache // key → *tokenEntry
 
 	mu sync.Mutex
@@ -70,24 +69,19 @@ type TokenCacheStats struct {
 	Entries      int   // entries held, including expired ones not yet swept
 }
 
-// NewTokenCache caches next's answers for cfg.TTL (LOCAL_CACHE_TTL).
-// Options: WithClock, WithNegativeTTL.
-func NewTokenCache(next TokenStore, cfg common.CacheConfig, opts ...WorkerOption) *TokenCache {
-	o := buildWorkerOptions(opts)
+// NewTokenCache caches next's answers for cfg.TTL (LOCAL_CACHE_TTL), and
+// unknown keys for min(TTL, 5 s). It has nothing else to tune.
+func NewTokenCache(next TokenStore, cfg common.CacheConfig) *TokenCache {
 	ttl := cfg.TTL
 	if ttl <= 0 {
 		ttl = time.Minute
 	}
-	neg := o.negativeTTL
-	if neg <= 0 {
-		neg = min(ttl, maxNegativeTTL)
-	}
 	return &TokenCache{
-		next: next, ttl: ttl, negTTL: neg, clock: o.clock,
+		next: next, ttl: ttl, negTTL: min(ttl, maxNegativeTTL),
 		items:     cache.New(ttl, 0),
 		byUser:    make(map[int]map[string]struct{}),
 		loading:   make(map[string]*tokenLoad),
-		nextSweep: o.clock.Now().Add(ttl),
+		nextSweep: time.Now().Add(ttl),
 	}
 }
 
@@ -95,7 +89,7 @@ func NewTokenCache(next TokenStore, cfg common.CacheConfig, opts ...WorkerOption
 func (c *TokenCache) GetTokenAuth(ctx context.Context, key string) (*TokenAuth, error) {
 	if v, ok := c.items.Get(key); ok {
 		e := v.(*tokenEntry)
-		if c.clock.Now().Before(e.expires) {
+		if time.Now().Before(e.expires) {
 			if e.auth == nil {
 				c.negHits.Add(1)
 				return nil, ErrTokenNotFound
@@ -149,7 +143,7 @@ func (c *TokenCache) load(ctx context.Context, key string) (*TokenAuth, error) {
 // storeLocked caches a found token or an unknown key; any other error (the
 // database is down) is not an answer worth remembering.
 func (c *TokenCache) storeLocked(key string, auth *TokenAuth, err error) {
-	now := c.clock.Now()
+	now := time.Now()
 	switch {
 	case err == nil:
 		c.items.Set(key, &tokenEntry{auth: auth, expires: now.Add(c.ttl)}, c.ttl)

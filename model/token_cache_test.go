@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"gorm.io/gorm"
@@ -35,12 +36,11 @@ func seedUserTokens(t testing.TB, db *gorm.DB, name string, quota int64, keys ..
 	return u.ID, ids
 }
 
-func newTestTokenCache(t *testing.T) (*TokenCache, *Store, *manualClock, *atomic.Int64) {
+func newTestTokenCache(t *testing.T) (*TokenCache, *Store, *atomic.Int64) {
 	t.Helper()
 	st := openPhaseBStore(t)
-	clk := newManualClock()
-	c := NewTokenCache(st, common.CacheConfig{Enabled: true, TTL: 60 * time.Second}, WithClock(clk))
-	return c, st, clk, countStatements(t, st.db)
+	c := NewTokenCache(st, common.CacheConfig{Enabled: true, TTL: 60 * time.Second})
+	return c, st, countStatements(t, st.db)
 }
 
 func mustAuth(t *testing.T, s TokenStore, key string) *TokenAuth {
@@ -53,7 +53,7 @@ func mustAuth(t *testing.T, s TokenStore, key string) *TokenAuth {
 }
 
 func TestTokenCacheHitMakesNoQuery(t *testing.T) {
-	c, st, _, queries := newTestTokenCache(t)
+	c, st, queries := newTestTokenCache(t)
 	uid, _ := seedUserTokens(t, st.db, "alice", 5000, "key-a")
 	queries.Store(0)
 
@@ -83,18 +83,22 @@ func TestTokenCacheHitMakesNoQuery(t *testing.T) {
 	}
 }
 
-func TestTokenCacheTTL(t *testing.T) {
-	c, st, clk, queries := newTestTokenCache(t)
+// The tests that move time run in a synctest bubble: time.Sleep there
+// returns as soon as every goroutine waits, with the clock moved exactly.
+func TestTokenCacheTTL(t *testing.T) { synctest.Test(t, testTokenCacheTTL) }
+
+func testTokenCacheTTL(t *testing.T) {
+	c, st, queries := newTestTokenCache(t)
 	seedUserTokens(t, st.db, "alice", 5000, "key-a")
 	mustAuth(t, c, "key-a")
 	st.db.Model(&Token{}).Where("key = ?", "key-a").Update("name", "renamed")
 	queries.Store(0)
 
-	clk.Advance(59 * time.Second)
+	time.Sleep(59 * time.Second)
 	if a := mustAuth(t, c, "key-a"); a.Name != "key-a" || queries.Load() != 0 {
 		t.Errorf("at 59 s: name %q, %d queries; want the cached name and no query", a.Name, queries.Load())
 	}
-	clk.Advance(time.Second)
+	time.Sleep(time.Second)
 	if a := mustAuth(t, c, "key-a"); a.Name != "renamed" || queries.Load() != 1 {
 		t.Errorf("at 60 s: name %q, %d queries; want the new name from one query", a.Name, queries.Load())
 	}
@@ -126,7 +130,7 @@ func TestTokenCacheInvalidation(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			c, st, _, queries := newTestTokenCache(t)
+			c, st, queries := newTestTokenCache(t)
 			uid, tids := seedUserTokens(t, st.db, "alice", 5000, "key-a", "key-b")
 			seedUserTokens(t, st.db, "bob", 5000, "key-bob")
 			for _, k := range []string{"key-a", "key-b", "key-bob"} {
@@ -150,7 +154,7 @@ func TestTokenCacheInvalidation(t *testing.T) {
 }
 
 func TestTokenCacheUserChangedDropsAllTheirTokens(t *testing.T) {
-	c, st, _, queries := newTestTokenCache(t)
+	c, st, queries := newTestTokenCache(t)
 	uid, _ := seedUserTokens(t, st.db, "alice", 5000, "key-a", "key-b", "key-c")
 	for _, k := range []string{"key-a", "key-b", "key-c"} {
 		mustAuth(t, c, k)
@@ -165,11 +169,12 @@ func TestTokenCacheUserChangedDropsAllTheirTokens(t *testing.T) {
 	}
 }
 
-func TestTokenCacheNegative(t *testing.T) {
+func TestTokenCacheNegative(t *testing.T) { synctest.Test(t, testTokenCacheNegative) }
+
+func testTokenCacheNegative(t *testing.T) {
 	st := openPhaseBStore(t)
-	clk := newManualClock()
 	queries := countStatements(t, st.db)
-	c := NewTokenCache(st, common.CacheConfig{TTL: 60 * time.Second}, WithClock(clk))
+	c := NewTokenCache(st, common.CacheConfig{TTL: 60 * time.Second})
 
 	for range 50 {
 		if _, err := c.GetTokenAuth(context.Background(), "guess"); !errors.Is(err, ErrTokenNotFound) {
@@ -185,23 +190,26 @@ func TestTokenCacheNegative(t *testing.T) {
 	// The key is created (on another node: no invalidation here): it works
 	// once the negative entry is 5 s old.
 	seedUserTokens(t, st.db, "alice", 5000, "guess")
-	clk.Advance(4 * time.Second)
+	time.Sleep(4 * time.Second)
 	if _, err := c.GetTokenAuth(context.Background(), "guess"); !errors.Is(err, ErrTokenNotFound) {
 		t.Errorf("at 4 s: err = %v, want the cached ErrTokenNotFound", err)
 	}
-	clk.Advance(time.Second)
+	time.Sleep(time.Second)
 	mustAuth(t, c, "guess")
 }
 
 func TestTokenCacheNegativeTTLNeverExceedsTTL(t *testing.T) {
+	synctest.Test(t, testTokenCacheNegativeTTLNeverExceedsTTL)
+}
+
+func testTokenCacheNegativeTTLNeverExceedsTTL(t *testing.T) {
 	st := openPhaseBStore(t)
-	clk := newManualClock()
-	c := NewTokenCache(st, common.CacheConfig{TTL: 2 * time.Second}, WithClock(clk))
+	c := NewTokenCache(st, common.CacheConfig{TTL: 2 * time.Second})
 	if _, err := c.GetTokenAuth(context.Background(), "k"); !errors.Is(err, ErrTokenNotFound) {
 		t.Fatal(err)
 	}
 	seedUserTokens(t, st.db, "alice", 5000, "k")
-	clk.Advance(2 * time.Second)
+	time.Sleep(2 * time.Second)
 	mustAuth(t, c, "k")
 }
 
@@ -233,7 +241,7 @@ func newBlockingStore() *blockingStore {
 
 func TestTokenCacheConcurrentMissesShareOneQuery(t *testing.T) {
 	store := newBlockingStore()
-	c := NewTokenCache(store, common.CacheConfig{TTL: time.Minute}, WithClock(newManualClock()))
+	c := NewTokenCache(store, common.CacheConfig{TTL: time.Minute})
 	const n = 20
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
@@ -261,7 +269,7 @@ func TestTokenCacheConcurrentMissesShareOneQuery(t *testing.T) {
 
 func TestTokenCacheLoadRacingInvalidationIsNotCached(t *testing.T) {
 	store := newBlockingStore()
-	c := NewTokenCache(store, common.CacheConfig{TTL: time.Minute}, WithClock(newManualClock()))
+	c := NewTokenCache(store, common.CacheConfig{TTL: time.Minute})
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -279,7 +287,7 @@ func TestTokenCacheLoadRacingInvalidationIsNotCached(t *testing.T) {
 
 func TestTokenCacheWaiterOutlivesLeader(t *testing.T) {
 	store := newBlockingStore()
-	c := NewTokenCache(store, common.CacheConfig{TTL: time.Minute}, WithClock(newManualClock()))
+	c := NewTokenCache(store, common.CacheConfig{TTL: time.Minute})
 	leaderCtx, cancelLeader := context.WithCancel(context.Background())
 	leader := make(chan error, 1)
 	go func() {
@@ -311,7 +319,7 @@ func TestTokenCacheWaiterOutlivesLeader(t *testing.T) {
 }
 
 func TestTokenCacheConcurrent(t *testing.T) {
-	c, st, _, _ := newTestTokenCache(t)
+	c, st, _ := newTestTokenCache(t)
 	var keys []string
 	uids := make([]int, 4)
 	for u := range uids {
