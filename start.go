@@ -205,7 +205,7 @@ func (g *server) buildPorts(context.Context) error {
 		g.logs = model.DiscardLogSink{}
 		common.SysLog("consume logs disabled (LOG_CONSUME_ENABLED=false): quota is still charged")
 	case cfg.LogBatch.Enabled:
-		lb := store.LogBatcher(cfg.LogBatch, model.WithOnFlush(m.LogFlush))
+		lb := store.LogBatcher(cfg.LogBatch, model.LogBatcherOptions{OnFlush: m.LogFlush})
 		lb.Start()
 		g.logs = lb
 		sources.LogQueueDepth, sources.LogQueueCapacity = lb.QueueDepth, lb.QueueCapacity

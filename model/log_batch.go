@@ -39,7 +39,6 @@ type LogBatcher struct {
 	full     *gorm.DB
 	size     int
 	interval time.Duration
-	clock    Clock
 	onFlush  func(int, error)
 
 	queue chan *Log
@@ -88,13 +87,20 @@ type LogBatchStats struct {
 	WroteThrough  int64 // rows written synchronously: context ended while waiting, or after Close
 }
 
-// NewLogBatcher returns a batcher writing to db (Store.LogDB) with
-// LOG_BATCH_SIZE and LOG_BATCH_FLUSH_INTERVAL from cfg. Options: WithClock,
-// WithOnFlush, WithQueueSize.
-func NewLogBatcher(db *gorm.DB, cfg common.LogBatchConfig, opts ...WorkerOption) *LogBatcher {
-	o := buildWorkerOptions(opts)
+// LogBatcherOptions tunes a LogBatcher; the zero value is production's.
+type LogBatcherOptions struct {
+	// OnFlush is called after every batch attempt with its rows and error.
+	// It runs on the writer goroutine: keep it short.
+	OnFlush func(rows int, err error)
+	// QueueSize bounds the queue (0 = 20 batches, at least 1,000 rows).
+	QueueSize int
+}
+
+// NewLogBatcher returns a batcher writing to db (Store.LogGorm) with
+// LOG_BATCH_SIZE and LOG_BATCH_FLUSH_INTERVAL from cfg.
+func NewLogBatcher(db *gorm.DB, cfg common.LogBatchConfig, o LogBatcherOptions) *LogBatcher {
 	size := max(cfg.Size, 1)
-	queue := o.queueSize
+	queue := o.QueueSize
 	if queue <= 0 {
 		queue = max(20*size, 1000)
 	}
@@ -108,7 +114,7 @@ func NewLogBatcher(db *gorm.DB, cfg common.LogBatchConfig, opts ...WorkerOption)
 		writeCtx = context.WithoutCancel(stopCtx)
 	}
 	return &LogBatcher{
-		db: db, size: size, interval: interval, clock: o.clock, onFlush: o.onFlush,
+		db: db, size: size, interval: interval, onFlush: o.OnFlush,
 		full:  db.Session(&gorm.Session{PrepareStmt: true, SkipDefaultTransaction: true}),
 		queue: make(chan *Log, queue),
 		abort: make(chan struct{}), drain: make(chan struct{}), done: make(chan struct{}),
@@ -205,7 +211,7 @@ func (b *LogBatcher) Close(ctx context.Context) error {
 
 func (b *LogBatcher) run() {
 	defer close(b.done)
-	tick := b.clock.NewTicker(b.interval)
+	tick := time.NewTicker(b.interval)
 	defer tick.Stop()
 	batch := make([]*Log, 0, b.size)
 	for {
@@ -215,7 +221,7 @@ func (b *LogBatcher) run() {
 			if len(batch) < b.size {
 				continue
 			}
-		case <-tick.C():
+		case <-tick.C:
 			// Take what is already queued too, so "at least every interval"
 			// holds for every row accepted before the tick.
 			batch = b.take(batch)
@@ -266,12 +272,12 @@ func (b *LogBatcher) write(batch []*Log) ([]*Log, bool) {
 	return batch[:0], true
 }
 
-// wait sleeps on the clock; false means Close began meanwhile.
+// wait sleeps for d; false means Close began meanwhile.
 func (b *LogBatcher) wait(d time.Duration) bool {
-	t := b.clock.NewTimer(d)
+	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
-	case <-t.C():
+	case <-t.C:
 		return true
 	case <-b.drain:
 		return false
@@ -290,9 +296,9 @@ func (b *LogBatcher) finish(batch []*Log) error {
 			batch = batch[n:]
 			continue
 		}
-		t := b.clock.NewTimer(backoff)
+		t := time.NewTimer(backoff)
 		select {
-		case <-t.C():
+		case <-t.C:
 			backoff = min(2*backoff, b.interval)
 			continue
 		case <-ctx.Done():

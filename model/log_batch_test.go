@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"gorm.io/gorm"
@@ -20,16 +21,29 @@ type flushEvent struct {
 	err  error
 }
 
-// newTestBatcher returns a batcher on a manual clock whose flush attempts
-// arrive on the returned channel.
-func newTestBatcher(t *testing.T, db *gorm.DB, size int, opts ...WorkerOption) (*LogBatcher, *manualClock, chan flushEvent) {
+// newTestBatcher returns a batcher (queue: 0 = the default) whose flush
+// attempts arrive on the returned channel. Tests that move time call it in
+// a synctest bubble, where the 5 s interval passes only when every
+// goroutine waits, and then exactly.
+func newTestBatcher(t *testing.T, db *gorm.DB, size, queue int) (*LogBatcher, chan flushEvent) {
 	t.Helper()
-	clk := newManualClock()
 	events := make(chan flushEvent, 1000)
-	opts = append([]WorkerOption{WithClock(clk), WithOnFlush(func(n int, err error) { events <- flushEvent{n, err} })}, opts...)
-	b := NewLogBatcher(db, common.LogBatchConfig{Enabled: true, Size: size, FlushInterval: 5 * time.Second, ConsumeEnabled: true}, opts...)
+	b := NewLogBatcher(db, common.LogBatchConfig{Enabled: true, Size: size, FlushInterval: 5 * time.Second, ConsumeEnabled: true},
+		LogBatcherOptions{QueueSize: queue, OnFlush: func(n int, err error) { events <- flushEvent{n, err} }})
 	t.Cleanup(func() { b.Close(context.Background()) })
-	return b, clk, events
+	return b, events
+}
+
+// openBatcherStore is openPhaseBStore for a test that runs a batcher in a
+// synctest bubble: the store, and gorm's prepared-statement cache the
+// batcher's full batches use, are made outside the bubble, since that
+// cache's janitor goroutine never exits and a bubble ends only when every
+// goroutine started in it has.
+func openBatcherStore(t *testing.T) *Store {
+	t.Helper()
+	st := openPhaseBStore(t)
+	st.logDB.Session(&gorm.Session{PrepareStmt: true})
+	return st
 }
 
 func consumeLog(i int) *Log {
@@ -57,8 +71,12 @@ func record(t *testing.T, b *LogBatcher, from, to int) {
 }
 
 func TestLogBatcherFlushesOnSize(t *testing.T) {
-	st := openPhaseBStore(t)
-	b, _, events := newTestBatcher(t, st.logDB, 50)
+	st := openBatcherStore(t)
+	synctest.Test(t, func(t *testing.T) { testLogBatcherFlushesOnSize(t, st) })
+}
+
+func testLogBatcherFlushesOnSize(t *testing.T, st *Store) {
+	b, events := newTestBatcher(t, st.logDB, 50, 0)
 	inserts := countStatements(t, st.logDB)
 	b.Start()
 
@@ -79,18 +97,24 @@ func TestLogBatcherFlushesOnSize(t *testing.T) {
 }
 
 func TestLogBatcherFlushesOnInterval(t *testing.T) {
-	st := openPhaseBStore(t)
-	b, clk, events := newTestBatcher(t, st.logDB, 50)
+	st := openBatcherStore(t)
+	synctest.Test(t, func(t *testing.T) { testLogBatcherFlushesOnInterval(t, st) })
+}
+
+func testLogBatcherFlushesOnInterval(t *testing.T, st *Store) {
+	b, events := newTestBatcher(t, st.logDB, 50, 0)
+	start := time.Now()
 	b.Start()
 
 	record(t, b, 0, 3)
 	if g, w := b.QueueDepth(), 3; g != w {
 		t.Errorf("QueueDepth = %d, want %d", g, w)
 	}
-	clk.BlockUntil(1) // the writer's ticker
-	clk.Advance(5 * time.Second)
 	if ev := <-events; ev.rows != 3 || ev.err != nil {
 		t.Fatalf("flush = %d rows, %v; want 3 rows, nil", ev.rows, ev.err)
+	}
+	if g, w := time.Since(start), 5*time.Second; g != w {
+		t.Errorf("flushed after %v, want the interval, %v", g, w)
 	}
 	if g, w := countLogs(t, st.logDB), int64(3); g != w {
 		t.Errorf("rows after interval = %d, want %d", g, w)
@@ -105,24 +129,30 @@ func TestLogBatcherFlushesOnInterval(t *testing.T) {
 }
 
 func TestLogBatcherRetriesFailedBatch(t *testing.T) {
-	st := openPhaseBStore(t)
+	st := openBatcherStore(t)
+	synctest.Test(t, func(t *testing.T) { testLogBatcherRetriesFailedBatch(t, st) })
+}
+
+func testLogBatcherRetriesFailedBatch(t *testing.T, st *Store) {
 	logs := captureLog(t)
 	left := failStatements(t, st.logDB, "create", "logs", 2)
-	b, clk, events := newTestBatcher(t, st.logDB, 4)
+	b, events := newTestBatcher(t, st.logDB, 4, 0)
 	b.Start()
 
 	record(t, b, 0, 4)
-	for attempt, backoff := range []time.Duration{100 * time.Millisecond, 200 * time.Millisecond} {
+	start := time.Now()
+	for attempt := range 2 {
 		if ev := <-events; ev.rows != 4 || !errors.Is(ev.err, errInjected) {
 			t.Fatalf("attempt %d = %d rows, %v; want 4 rows, injected failure", attempt+1, ev.rows, ev.err)
 		}
 		// While the batch waits for its retry, the request path still queues.
 		record(t, b, 4+attempt, 5+attempt)
-		clk.BlockUntil(2) // ticker + backoff timer
-		clk.Advance(backoff)
 	}
 	if ev := <-events; ev.rows != 4 || ev.err != nil {
 		t.Fatalf("third attempt = %d rows, %v; want 4 rows, nil", ev.rows, ev.err)
+	}
+	if g, w := time.Since(start), 300*time.Millisecond; g != w {
+		t.Errorf("third attempt after %v, want %v (backoffs of 100 and 200 ms)", g, w)
 	}
 	if left.Load() != 0 {
 		t.Fatalf("%d injected failures unused", left.Load())
@@ -146,7 +176,7 @@ func TestLogBatcherCloseDrains(t *testing.T) {
 	for _, started := range []bool{true, false} {
 		t.Run(fmt.Sprintf("started=%v", started), func(t *testing.T) {
 			st := openPhaseBStore(t)
-			b, _, _ := newTestBatcher(t, st.logDB, 100)
+			b, _ := newTestBatcher(t, st.logDB, 100, 0)
 			if started {
 				b.Start()
 			}
@@ -171,7 +201,7 @@ func TestLogBatcherCloseDrains(t *testing.T) {
 
 func TestLogBatcherBackpressure(t *testing.T) {
 	st := openPhaseBStore(t)
-	b, _, _ := newTestBatcher(t, st.logDB, 100, WithQueueSize(2))
+	b, _ := newTestBatcher(t, st.logDB, 100, 2)
 	record(t, b, 0, 2) // queue full; the writer is not running yet
 
 	blocked := make(chan error, 1)
@@ -212,7 +242,7 @@ func TestLogBatcherBackpressure(t *testing.T) {
 
 func TestLogBatcherCloseReleasesBlockedRecords(t *testing.T) {
 	st := openPhaseBStore(t)
-	b, _, _ := newTestBatcher(t, st.logDB, 100, WithQueueSize(1))
+	b, _ := newTestBatcher(t, st.logDB, 100, 1)
 	record(t, b, 0, 1)
 	blocked := make(chan error, 1)
 	go func() { blocked <- b.Record(context.Background(), consumeLog(1)) }()
@@ -236,7 +266,7 @@ func TestLogBatcherCloseReportsWhatItCouldNotWrite(t *testing.T) {
 	st := openPhaseBStore(t)
 	logs := captureLog(t)
 	failStatements(t, st.logDB, "create", "logs", 1<<30)
-	b, _, _ := newTestBatcher(t, st.logDB, 100)
+	b, _ := newTestBatcher(t, st.logDB, 100, 0)
 	b.Start()
 	record(t, b, 0, 3)
 
@@ -256,15 +286,18 @@ func TestLogBatcherCloseReportsWhatItCouldNotWrite(t *testing.T) {
 }
 
 func TestLogBatcherConcurrent(t *testing.T) {
-	st := openPhaseBStore(t)
-	b, clk, _ := newTestBatcher(t, st.logDB, 7, WithQueueSize(16))
+	st := openBatcherStore(t)
+	synctest.Test(t, func(t *testing.T) { testLogBatcherConcurrent(t, st) })
+}
+
+func testLogBatcherConcurrent(t *testing.T, st *Store) {
+	b, _ := newTestBatcher(t, st.logDB, 7, 16)
 	b.Start()
 	const workers, each = 64, 50
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Go(func() { record(t, b, w*each, (w+1)*each) })
 	}
-	clk.Advance(5 * time.Second)
 	wg.Wait()
 	if err := b.Close(context.Background()); err != nil {
 		t.Fatalf("Close: %v", err)
@@ -281,7 +314,7 @@ func TestLogBatcherConcurrent(t *testing.T) {
 
 func TestLogBatcherCopiesRow(t *testing.T) {
 	st := openPhaseBStore(t)
-	b, _, _ := newTestBatcher(t, st.logDB, 100)
+	b, _ := newTestBatcher(t, st.logDB, 100, 0)
 	l := consumeLog(7)
 	if err := b.Record(context.Background(), l); err != nil {
 		t.Fatal(err)
@@ -308,7 +341,7 @@ func BenchmarkLogSink(b *testing.B) {
 			var sink LogSink = NewDirectLogSink(st.logDB)
 			var batcher *LogBatcher
 			if name == "batch" {
-				batcher = NewLogBatcher(st.logDB, common.LogBatchConfig{Size: 50, FlushInterval: time.Hour})
+				batcher = NewLogBatcher(st.logDB, common.LogBatchConfig{Size: 50, FlushInterval: time.Hour}, LogBatcherOptions{})
 				batcher.Start()
 				sink = batcher
 			}

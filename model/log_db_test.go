@@ -50,7 +50,7 @@ func TestLogSQLDSNKeepsLogsApart(t *testing.T) {
 			if err := NewDirectLogSink(s.logDB).Record(ctx, &Log{UserID: 1, Type: LogConsume, CreatedAt: now, Quota: 5}); err != nil {
 				t.Fatal(err)
 			}
-			b := NewLogBatcher(s.logDB, common.LogBatchConfig{Enabled: true, Size: 10, FlushInterval: time.Hour})
+			b := NewLogBatcher(s.logDB, common.LogBatchConfig{Enabled: true, Size: 10, FlushInterval: time.Hour}, LogBatcherOptions{})
 			b.Start()
 			for range 3 {
 				if err := b.Record(ctx, &Log{UserID: 1, Type: LogConsume, CreatedAt: now - 40*86400, Quota: 7}); err != nil {

@@ -19,8 +19,8 @@ func (s *Store) DirectLogSink() *DirectLogSink { return NewDirectLogSink(s.logDB
 
 // LogBatcher batches consume logs into the log database (not yet started:
 // call Start).
-func (s *Store) LogBatcher(cfg common.LogBatchConfig, opts ...WorkerOption) *LogBatcher {
-	return NewLogBatcher(s.logDB, cfg, opts...)
+func (s *Store) LogBatcher(cfg common.LogBatchConfig, o LogBatcherOptions) *LogBatcher {
+	return NewLogBatcher(s.logDB, cfg, o)
 }
 
 // LogRetention deletes the log database's consume logs older than days.

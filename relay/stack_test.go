@@ -125,7 +125,7 @@ func newStackWith(tb testing.TB, store *model.Store, p profile, tweak func(*rela
 	if p.batchLogs {
 		lc := cfg.LogBatch
 		lc.Enabled, lc.FlushInterval = true, time.Hour
-		lb := model.NewLogBatcher(store.LogGorm(), lc, model.WithOnFlush(m.LogFlush))
+		lb := model.NewLogBatcher(store.LogGorm(), lc, model.LogBatcherOptions{OnFlush: m.LogFlush})
 		lb.Start()
 		logs = lb
 		s.closers = append(s.closers, lb.Close)
