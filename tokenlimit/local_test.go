@@ -5,17 +5,13 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
-// fakeClock is a settable clock.
-type fakeClock struct{ ns atomic.Int64 }
+// The Local tests run in a testing/synctest bubble: its clock starts at
+// 2000-01-01 00:00:00 UTC, a whole minute, and moves only by time.Sleep.
 
-func (c *fakeClock) now() time.Time          { return time.Unix(0, c.ns.Load()) }
-func (c *fakeClock) set(t time.Time)         { c.ns.Store(t.UnixNano()) }
-func (c *fakeClock) add(d time.Duration)     { c.ns.Add(int64(d)) }
-func newClock(t time.Time) *fakeClock        { c := &fakeClock{}; c.set(t); return c }
-func minuteStart() time.Time                 { return time.Unix(1_700_000_040, 0) } // a whole minute
 func allowN(l Limiter, id, limit, n int) int { return countAllowed(l, id, limit, n) }
 
 func countAllowed(l Limiter, id, limit, n int) int {
@@ -28,9 +24,10 @@ func countAllowed(l Limiter, id, limit, n int) int {
 	return ok
 }
 
-func TestLocalSlidingWindow(t *testing.T) {
-	clock := newClock(minuteStart())
-	l := NewLocalClock(clock.now)
+func TestLocalSlidingWindow(t *testing.T) { synctest.Test(t, testLocalSlidingWindow) }
+
+func testLocalSlidingWindow(t *testing.T) {
+	l := NewLocal()
 	const id, limit = 7, 10
 
 	if got := allowN(l, id, limit, 15); got != limit {
@@ -49,19 +46,19 @@ func TestLocalSlidingWindow(t *testing.T) {
 	}
 
 	// 30 s into the next minute the previous 10 weigh 5: 5 more fit.
-	clock.add(90 * time.Second)
+	time.Sleep(90 * time.Second)
 	if got := allowN(l, id, limit, 10); got != 5 {
 		t.Errorf("half a minute later: %d allowed, want 5", got)
 	}
 	// Now prev 10 (weight 0.5) + cur 5 = 10: refused until the weight of
 	// prev drops below 0.5, i.e. at once a moment later; then one fits.
-	clock.add(6 * time.Second) // prev weighs 0.4: 4 + 5 = 9
+	time.Sleep(6 * time.Second) // prev weighs 0.4: 4 + 5 = 9
 	if got := allowN(l, id, limit, 5); got != 1 {
 		t.Errorf("36 s in: %d allowed, want 1", got)
 	}
 
 	// Two idle minutes forget everything.
-	clock.add(2 * time.Minute)
+	time.Sleep(2 * time.Minute)
 	if got := allowN(l, id, limit, 15); got != limit {
 		t.Errorf("after two idle minutes: %d allowed, want %d", got, limit)
 	}
@@ -90,9 +87,11 @@ func TestRetryAfter(t *testing.T) {
 
 // A refused request waits exactly as long as Retry-After says: at the
 // promised time one request fits, a second before it none does.
-func TestLocalRetryAfterIsHonest(t *testing.T) {
-	clock := newClock(minuteStart().Add(20 * time.Second))
-	l := NewLocalClock(clock.now)
+func TestLocalRetryAfterIsHonest(t *testing.T) { synctest.Test(t, testLocalRetryAfterIsHonest) }
+
+func testLocalRetryAfterIsHonest(t *testing.T) {
+	time.Sleep(20 * time.Second)
+	l := NewLocal()
 	const id, limit = 1, 6
 	if got := allowN(l, id, limit, 10); got != limit {
 		t.Fatalf("%d allowed, want %d", got, limit)
@@ -104,20 +103,21 @@ func TestLocalRetryAfterIsHonest(t *testing.T) {
 	if ok {
 		t.Fatal("allowed over the limit")
 	}
-	clock.add(retry - time.Second)
+	time.Sleep(retry - time.Second)
 	if ok, _ := l.Allow(context.Background(), id, limit); ok {
 		t.Errorf("allowed a second before Retry-After (%s)", retry)
 	}
-	clock.add(time.Second)
+	time.Sleep(time.Second)
 	if ok, _ := l.Allow(context.Background(), id, limit); !ok {
 		t.Errorf("refused at Retry-After (%s)", retry)
 	}
 }
 
 // Concurrent callers never get more than the limit through.
-func TestLocalConcurrentExact(t *testing.T) {
-	clock := newClock(minuteStart())
-	l := NewLocalClock(clock.now)
+func TestLocalConcurrentExact(t *testing.T) { synctest.Test(t, testLocalConcurrentExact) }
+
+func testLocalConcurrentExact(t *testing.T) {
+	l := NewLocal()
 	const limit = 500
 	var allowed atomic.Int64
 	var wg sync.WaitGroup
@@ -135,13 +135,14 @@ func TestLocalConcurrentExact(t *testing.T) {
 }
 
 // Idle tokens' slots are freed so that memory follows the active tokens.
-func TestLocalSweepsIdleTokens(t *testing.T) {
-	clock := newClock(minuteStart())
-	l := NewLocalClock(clock.now)
+func TestLocalSweepsIdleTokens(t *testing.T) { synctest.Test(t, testLocalSweepsIdleTokens) }
+
+func testLocalSweepsIdleTokens(t *testing.T) {
+	l := NewLocal()
 	for id := range 100 {
 		l.Allow(context.Background(), id, 5)
 	}
-	clock.add(sweepEvery + time.Second)
+	time.Sleep(sweepEvery + time.Second)
 	l.Allow(context.Background(), 1000, 5) // a new token triggers the sweep
 	n := 0
 	l.slots.Range(func(any, any) bool { n++; return true })

@@ -16,6 +16,16 @@ import (
 
 // testRedis connects to TEST_REDIS_URL (or skips) and returns a key prefix
 // of the test's own, whose keys are deleted at cleanup.
+// fakeClock is a settable clock. The Redis tests keep an injected clock
+// rather than a synctest bubble: the server's key expiry runs on real time,
+// which a bubble cannot move.
+type fakeClock struct{ ns atomic.Int64 }
+
+func (c *fakeClock) now() time.Time      { return time.Unix(0, c.ns.Load()) }
+func (c *fakeClock) add(d time.Duration) { c.ns.Add(int64(d)) }
+func newClock(t time.Time) *fakeClock    { c := &fakeClock{}; c.ns.Store(t.UnixNano()); return c }
+func minuteStart() time.Time             { return time.Unix(1_700_000_040, 0) } // a whole minute
+
 func testRedis(t *testing.T) (*redis.Client, string) {
 	t.Helper()
 	url := os.Getenv("TEST_REDIS_URL")
