@@ -49,6 +49,7 @@ type server struct {
 	ledger      model.QuotaLedger
 	quotaAdmin  model.QuotaAdmin
 	logs        model.LogSink
+	biller      model.Biller // set when one group committer settles and logs
 
 	sources metrics.Sources
 	tracer  *tracing.Tracer
@@ -195,6 +196,14 @@ func (g *server) buildPorts(context.Context) error {
 		g.closers.push("quota batch", bl.Close)
 		common.SysLog("batched quota updates enabled (interval %s)", cfg.BatchUpdate.Interval)
 	}
+	var group *model.GroupLedger
+	if !cfg.BatchUpdate.Enabled && cfg.BatchUpdate.GroupCommit {
+		// Pushed here, so it closes after the log batcher and before the
+		// database, like the quota batch it stands in for.
+		group = model.NewGroupLedger(store.DB, store.LogDB)
+		g.ledger, g.quotaAdmin = group, group
+		g.closers.push("group commit", group.Close)
+	}
 	var err error
 	if g.ledger, g.quotaAdmin, err = g.node.Ledger(g.ledger, g.quotaAdmin); err != nil {
 		return err
@@ -211,6 +220,12 @@ func (g *server) buildPorts(context.Context) error {
 		sources.LogQueueDepth, sources.LogQueueCapacity = lb.QueueDepth, lb.QueueCapacity
 		g.closers.push("log batch", lb.Close)
 		common.SysLog("batched consume logs enabled (size %d, interval %s)", cfg.LogBatch.Size, cfg.LogBatch.FlushInterval)
+		case group != nil:
+		g.logs = group
+	}
+	if group != nil && g.ledger == model.QuotaLedger(group) && g.logs == model.LogSink(group) {
+		g.biller = group
+		common.SysLog("group commit: concurrent requests' quota updates and consume logs share transactions")
 	}
 	if cfg.LogBatch.RetentionDays > 0 && cfg.NodeType == "master" {
 		r := store.LogRetention(cfg.LogBatch.RetentionDays, model.LogRetentionOptions{})
@@ -250,7 +265,7 @@ func (g *server) startRelay(ctx context.Context) error {
 	g.tracer = tracer
 	client.Transport = tracer.Transport(g.metrics.Transport(client.Transport))
 	g.relay, err = relay.New(ctx, relay.Config{
-		Tokens: g.tokens, Ledger: g.ledger, Logs: g.logs, Options: g.options, Store: g.store, Client: client,
+		Tokens: g.tokens, Ledger: g.ledger, Logs: g.logs, Biller: g.biller, Options: g.options, Store: g.store, Client: client,
 		UnknownModelRatio: cfg.UnknownModelRatio, MaxBodyBytes: cfg.MaxRequestBodyBytes,
 		UpstreamMaxBodyBytes: cfg.UpstreamMaxBodyBytes, StreamingTimeout: cfg.StreamingTimeout,
 		ChannelsChanged: g.node.PublishChannels, ChannelDisabled: g.metrics.ChannelDisabled,

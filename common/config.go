@@ -125,6 +125,10 @@ type CacheConfig struct {
 type BatchUpdateConfig struct {
 	Enabled  bool
 	Interval time.Duration
+	// GroupCommit: without batching, concurrent requests' settlements and
+	// consume logs share transactions, each request still waiting for its
+	// own commit (GROUP_COMMIT_ENABLED, issue 19).
+	GroupCommit bool
 }
 
 // PprofConfig controls the profiling listener.
@@ -277,6 +281,7 @@ func LoadConfig(lookup func(string) (string, bool)) (*Config, error) {
 
 	c.BatchUpdate.Enabled = e.Bool("BATCH_UPDATE_ENABLED", false)
 	c.BatchUpdate.Interval = e.Seconds("BATCH_UPDATE_INTERVAL", 5, 1, 3600)
+	c.BatchUpdate.GroupCommit = e.Bool("GROUP_COMMIT_ENABLED", true)
 
 	c.Pprof.Enabled = e.Bool("PPROF_ENABLED", false)
 	c.Pprof.Host = e.String("PPROF_HOST", "127.0.0.1")

@@ -124,12 +124,6 @@ func (j *job) finishAdapted(ctx context.Context, resp *http.Response, sent time.
 		e.body.Message, e.body.Code = "upstream answer could not be read", "bad_response"
 		return e, true
 	}
-	w := j.c.Writer
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(http.StatusOK)
-	j.wroteHeader = true
-	_, _ = w.Write(body)
 	if !ok {
 		text := getText()
 		if j.reverse() {
@@ -140,7 +134,13 @@ func (j *job) finishAdapted(ctx context.Context, resp *http.Response, sent time.
 		usage = j.countUsage(*text)
 		putText(text)
 	}
-	j.settleAdapted(usage)
+	j.settleAdapted(usage) // before the answer goes out, as in finish
+	w := j.c.Writer
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(http.StatusOK)
+	j.wroteHeader = true
+	_, _ = w.Write(body)
 	return nil, false
 }
 

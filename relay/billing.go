@@ -97,20 +97,29 @@ func (j *job) settle(u openai.Usage) {
 	}
 	ctx := j.settleCtx()
 	j.bill.reserved = false
-	err := j.r.cfg.Ledger.Settle(ctx, model.Settlement{Reservation: j.bill.res, ChannelID: j.ch.ID, Quota: quota})
-	if err != nil {
-		common.Error("settle quota of user %d (%d units): %v (request id: %s)", j.bill.res.UserID, quota, err, j.requestID())
+	s := model.Settlement{Reservation: j.bill.res, ChannelID: j.ch.ID, Quota: quota}
+	var l *model.Log
+	if j.opts.LogConsumeEnabled {
+		a := j.ti.Auth
+		l = &model.Log{
+			UserID: a.UserID, CreatedAt: time.Now().Unix(), Type: model.LogConsume,
+			Content:  ratioContent(modelRatio, groupRatio, completionRatio) + j.note,
+			Username: a.Username, TokenName: a.Name, ModelName: j.p.req.Model, Quota: int(quota),
+			PromptTokens: u.PromptTokens, CompletionTokens: u.CompletionTokens, ChannelID: j.ch.ID,
+			RequestID: j.requestID(), ElapsedTime: time.Since(j.start).Milliseconds(), IsStream: j.p.req.Stream,
+		}
 	}
-	if !j.opts.LogConsumeEnabled {
+	if b := j.r.cfg.Biller; b != nil {
+		if err := b.Bill(ctx, s, l); err != nil {
+			common.Error("settle quota of user %d (%d units) and record its consume log: %v (request id: %s)", s.UserID, quota, err, j.requestID())
+		}
 		return
 	}
-	a := j.ti.Auth
-	l := &model.Log{
-		UserID: a.UserID, CreatedAt: time.Now().Unix(), Type: model.LogConsume,
-		Content:  ratioContent(modelRatio, groupRatio, completionRatio) + j.note,
-		Username: a.Username, TokenName: a.Name, ModelName: j.p.req.Model, Quota: int(quota),
-		PromptTokens: u.PromptTokens, CompletionTokens: u.CompletionTokens, ChannelID: j.ch.ID,
-		RequestID: j.requestID(), ElapsedTime: time.Since(j.start).Milliseconds(), IsStream: j.p.req.Stream,
+	if err := j.r.cfg.Ledger.Settle(ctx, s); err != nil {
+		common.Error("settle quota of user %d (%d units): %v (request id: %s)", s.UserID, quota, err, j.requestID())
+	}
+	if l == nil {
+		return
 	}
 	if err := j.r.cfg.Logs.Record(ctx, l); err != nil {
 		common.Error("record consume log: %v (request id: %s)", err, l.RequestID)

@@ -33,6 +33,10 @@ type Config struct {
 	Tokens  model.TokenStore
 	Ledger  model.QuotaLedger
 	Logs    model.LogSink
+	// Biller, when set, charges a request and records its consume log in
+	// one unit (model.GroupLedger: one transaction); nil = Ledger.Settle
+	// then Logs.Record.
+	Biller model.Biller
 	Options *model.OptionStore
 	Store   *model.Store
 	// Client is the shared upstream client (common.NewHTTPClient). Its

@@ -36,15 +36,6 @@ func (j *job) finish(ctx context.Context, resp *http.Response, sent time.Time) (
 		return upstreamFailure("bad_response_body", "upstream returned a response that is not JSON",
 			fmt.Errorf("channel #%d: status %d, Content-Type %q, not JSON", j.ch.ID, resp.StatusCode, resp.Header.Get("Content-Type"))), true
 	}
-	w := j.c.Writer
-	copyResponseHeader(w.Header(), resp.Header)
-	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(resp.StatusCode)
-	j.wroteHeader = true
-	// A client that hung up after the answer was complete still pays: the
-	// upstream did the work.
-	_, _ = w.Write(body)
-
 	usage, ok := openai.ExtractUsage(body)
 	switch {
 	case j.p.mode == modeTranscription:
@@ -59,7 +50,16 @@ func (j *job) finish(ctx context.Context, resp *http.Response, sent time.Time) (
 		usage = j.countUsage(*text)
 		putText(text)
 	}
+	// Billed and logged before the answer goes out, so a client holding a
+	// complete answer was charged even if the process dies next (issue 19).
+	// A client that hung up meanwhile still pays: the upstream did the work.
 	j.settle(usage)
+	w := j.c.Writer
+	copyResponseHeader(w.Header(), resp.Header)
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(resp.StatusCode)
+	j.wroteHeader = true
+	_, _ = w.Write(body)
 	return nil, false
 }
 

@@ -99,6 +99,13 @@ func (j *job) stream(ctx context.Context, resp *http.Response, sent time.Time) (
 		// held open by the count (issue 12).
 		usage, haveUsage = j.countUsage(*text), true
 	}
+	if !haveUsage {
+		usage = j.countUsage(*text)
+	}
+	// Billed and logged before the final event: a client that saw its
+	// stream end was charged even if the process dies right after (with
+	// the synchronous ledger the rows are committed by then; issue 19).
+	j.settle(usage)
 	switch {
 	case clientGone:
 	case done:
@@ -106,10 +113,6 @@ func (j *job) stream(ctx context.Context, resp *http.Response, sent time.Time) (
 	case readErr != nil:
 		j.endStream(ctx, w)
 	}
-	if !haveUsage {
-		usage = j.countUsage(*text)
-	}
-	j.settle(usage)
 	return nil, false
 }
 

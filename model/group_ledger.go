@@ -1,0 +1,212 @@
+package model
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"gorm.io/gorm"
+
+	"one-api/groupcommit"
+)
+
+// GroupLedger is the synchronous write path (no BATCH_UPDATE, no
+// LOG_BATCH) with group commit (issue 19): the settlements and consume
+// logs of concurrent requests share one transaction, and each caller
+// returns only once its own rows are committed, so a request whose response
+// completed is on disk even after a kill -9.
+//
+// Reserve and Release stay DirectLedger's per-request conditional updates:
+// a reservation must see every balance as it is, and the settlements
+// batched here only move quota relatively (summed per account, which gives
+// the same balance as applying them one by one).
+type GroupLedger struct {
+	*DirectLedger // Reserve, Release and the admin side
+
+	db, logDB *gorm.DB
+	main      *groupcommit.Committer[charge]
+	// logs commits consume logs on LOG_SQL_DSN's database; nil when logs
+	// live in the main database and join the settlements' transaction.
+	logs *groupcommit.Committer[charge]
+}
+
+// charge is one request's writes: a settlement, its consume log, or both.
+type charge struct {
+	settle    Settlement
+	hasSettle bool
+	log       *Log
+}
+
+// NewGroupLedger starts the committer(s) writing to db and logDB
+// (Store.DB and Store.LogDB). Close stops them.
+func NewGroupLedger(db, logDB *gorm.DB) *GroupLedger {
+	g := &GroupLedger{DirectLedger: NewDirectLedger(db), db: db, logDB: logDB}
+	g.main = groupcommit.New(g.commitMain, 0)
+	if logDB != db {
+		g.logs = groupcommit.New(g.commitLogs, 0)
+	}
+	return g
+}
+
+// Settle implements QuotaLedger.
+func (g *GroupLedger) Settle(ctx context.Context, s Settlement) error {
+	return g.main.Do(ctx, charge{settle: s, hasSettle: true})
+}
+
+// Record implements LogSink. l must not change until Record returns.
+func (g *GroupLedger) Record(ctx context.Context, l *Log) error {
+	if g.logs != nil {
+		return g.logs.Do(ctx, charge{log: l})
+	}
+	return g.main.Do(ctx, charge{log: l})
+}
+
+// Bill implements Biller: with logs in the main database the charge and its
+// consume log commit together, so they are never found one without the
+// other.
+func (g *GroupLedger) Bill(ctx context.Context, s Settlement, l *Log) error {
+	if l == nil {
+		return g.Settle(ctx, s)
+	}
+	if g.logs == nil {
+		return g.main.Do(ctx, charge{settle: s, hasSettle: true, log: l})
+	}
+	return errors.Join(g.Settle(ctx, s), g.logs.Do(ctx, charge{log: l}))
+}
+
+// Close commits what is queued and stops the committers.
+func (g *GroupLedger) Close(ctx context.Context) error {
+	err := g.main.Close(ctx)
+	if g.logs != nil {
+		err = errors.Join(err, g.logs.Close(ctx))
+	}
+	return err
+}
+
+func (g *GroupLedger) commitMain(ctx context.Context, items []charge) error {
+	err := g.commit(ctx, g.db, items)
+	if err == nil || len(items) > 1 || !items[0].hasSettle || items[0].log == nil {
+		return err
+	}
+	// One request's settlement and log failed together: write them
+	// apart, so a log row the database refuses does not lose the charge.
+	c := items[0]
+	errSettle := g.commit(ctx, g.db, []charge{{settle: c.settle, hasSettle: true}})
+	errLog := g.commit(ctx, g.db, []charge{{log: c.log}})
+	return errors.Join(errSettle, errLog)
+}
+
+func (g *GroupLedger) commitLogs(ctx context.Context, items []charge) error {
+	return g.commit(ctx, g.logDB, items)
+}
+
+// commit writes items in one transaction on db: one UPDATE per account
+// with the batch's summed movements, in id order (users, tokens, channels,
+// as Reserve locks them, so concurrent transactions cannot deadlock), then
+// one multi-row INSERT of the logs.
+func (g *GroupLedger) commit(ctx context.Context, db *gorm.DB, items []charge) error {
+	if db.Dialector.Name() == "sqlite" {
+		// go-sqlite3 runs each step of a cancellable statement on a
+		// goroutine of its own; the write queue bounds the wait instead
+		// (SQLITE_BUSY_TIMEOUT), as for the log batcher.
+		ctx = context.WithoutCancel(ctx)
+	}
+	var users, tokens map[int]*accountSum
+	channels := map[int]int64{}
+	var logs []*Log
+	for i := range items {
+		c := &items[i]
+		if c.log != nil {
+			c.log.ID = 0 // a rolled-back attempt may have set it
+			logs = append(logs, c.log)
+		}
+		if !c.hasSettle {
+			continue
+		}
+		s := &c.settle
+		delta := s.Quota - s.Amount
+		users = addSum(users, s.UserID, delta, s.Quota)
+		if !s.Unlimited {
+			tokens = addSum(tokens, s.TokenID, delta, s.Quota)
+		}
+		if s.ChannelID != 0 && s.Quota != 0 {
+			channels[s.ChannelID] += s.Quota
+		}
+	}
+	err := db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		for _, id := range sortedKeys(users) {
+			a := users[id]
+			if err := tx.Exec("UPDATE users SET quota = quota - ?, used_quota = used_quota + ?, request_count = request_count + ? WHERE id = ?",
+				a.delta, a.used, a.count, id).Error; err != nil {
+				return fmt.Errorf("settle user quota: %w", err)
+			}
+		}
+		for _, id := range sortedKeys(tokens) {
+			a := tokens[id]
+			if err := tx.Exec("UPDATE tokens SET remain_quota = remain_quota - ?, used_quota = used_quota + ? WHERE id = ?",
+				a.delta, a.used, id).Error; err != nil {
+				return fmt.Errorf("settle token quota: %w", err)
+			}
+		}
+		for _, id := range sortedKeys(channels) {
+			if err := tx.Exec("UPDATE channels SET used_quota = used_quota + ? WHERE id = ?", channels[id], id).Error; err != nil {
+				return fmt.Errorf("settle channel quota: %w", err)
+			}
+		}
+		if len(logs) > 0 {
+			if err := tx.CreateInBatches(logs, insertChunk).Error; err != nil {
+				return fmt.Errorf("insert %d logs: %w", len(logs), err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("group commit of %d requests: %w", len(items), err)
+	}
+	return nil
+}
+
+// accountSum is one account's movements within a batch.
+type accountSum struct {
+	delta int64 // charged beyond the reservations (negative: refunded)
+	used  int64
+	count int
+}
+
+func addSum(m map[int]*accountSum, id int, delta, used int64) map[int]*accountSum {
+	if m == nil {
+		m = map[int]*accountSum{}
+	}
+	a := m[id]
+	if a == nil {
+		a = &accountSum{}
+		m[id] = a
+	}
+	a.delta += delta
+	a.used += used
+	a.count++
+	return m
+}
+
+func sortedKeys[V any](m map[int]V) []int {
+	keys := make([]int, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// Biller charges a finished request and records its consume log as one
+// unit (l nil: no log). GroupLedger commits both in one transaction.
+type Biller interface {
+	Bill(ctx context.Context, s Settlement, l *Log) error
+}
+
+var (
+	_ QuotaLedger = (*GroupLedger)(nil)
+	_ LogSink     = (*GroupLedger)(nil)
+	_ Biller      = (*GroupLedger)(nil)
+	_ QuotaAdmin  = (*GroupLedger)(nil)
+)

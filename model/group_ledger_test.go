@@ -1,0 +1,165 @@
+package model
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+
+	"gorm.io/gorm"
+
+	"one-api/internal/testdb"
+)
+
+// groupWork is request i of the test load: a reservation, its settlement
+// (charging more or less than reserved) and its consume log.
+func groupWork(f ledgerFixture, i int) (Reservation, Settlement, *Log) {
+	tok := f.tokens[3+i%9]                                                                                // users 1..3 (user 0 has no quota)
+	r := Reservation{UserID: tok.user, TokenID: tok.id, Unlimited: tok.unlimited, Amount: int64(1 + i%4)} // not 0: DirectLedger.Reserve of 0 fails on MySQL (affected rows)
+	s := Settlement{Reservation: r, ChannelID: f.channels[i%2], Quota: int64(i % 5)}
+	l := &Log{UserID: tok.user, Type: LogConsume, Quota: int(s.Quota), ChannelID: s.ChannelID,
+		RequestID: fmt.Sprintf("req-%d", i), Username: fmt.Sprintf("u%d", i%3)}
+	return r, s, l
+}
+
+// TestGroupLedgerMatchesDirectLedger: 64 concurrent requests through group
+// commit leave every balance, counter and log exactly as the same requests
+// one by one through DirectLedger and DirectLogSink.
+func TestGroupLedgerMatchesDirectLedger(t *testing.T) {
+	testdb.Run(t, func(t *testing.T, dialect string) {
+		ctx := context.Background()
+		gst, dst := openDialectStore(t, dialect), openDialectStore(t, dialect)
+		f := seedLedger(t, gst.DB)
+		seedLedger(t, dst.DB)
+		g := NewGroupLedger(gst.DB, gst.LogDB)
+		direct, sink := NewDirectLedger(dst.DB), NewDirectLogSink(dst.LogDB)
+		const n = 640
+		var wg sync.WaitGroup
+		for w := range 64 {
+			wg.Go(func() {
+				for i := w; i < n; i += 64 {
+					r, s, l := groupWork(f, i)
+					if err := g.Reserve(ctx, r); err != nil {
+						t.Errorf("reserve %d: %v", i, err)
+						continue
+					}
+					var err error
+					switch i % 3 { // every entry point of the committer
+					case 0:
+						err = g.Bill(ctx, s, l)
+					case 1:
+						err = g.Settle(ctx, s)
+						if err == nil {
+							err = g.Record(ctx, l)
+						}
+					default:
+						err = g.Bill(ctx, s, nil)
+					}
+					if err != nil {
+						t.Errorf("bill %d: %v", i, err)
+						continue
+					}
+					// Returned means committed: the row is there now.
+					if i%3 != 2 && logsWithID(t, gst.DB, l.RequestID) != 1 {
+						t.Errorf("request %d returned before its log row was committed", i)
+					}
+				}
+			})
+		}
+		wg.Wait()
+		for i := range n {
+			r, s, l := groupWork(f, i)
+			if err := direct.Reserve(ctx, r); err != nil {
+				t.Fatal(err)
+			}
+			if err := direct.Settle(ctx, s); err != nil {
+				t.Fatal(err)
+			}
+			if i%3 != 2 {
+				if err := sink.Record(ctx, l); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if err := g.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+		compareLedgerStates(t, "group vs direct", readLedgerState(t, gst.DB), readLedgerState(t, dst.DB))
+		var gotN, wantN, gotSum, wantSum int64
+		gst.DB.Model(&Log{}).Count(&gotN)
+		dst.DB.Model(&Log{}).Count(&wantN)
+		gst.DB.Model(&Log{}).Select("COALESCE(SUM(quota),0)").Scan(&gotSum)
+		dst.DB.Model(&Log{}).Select("COALESCE(SUM(quota),0)").Scan(&wantSum)
+		if gotN != wantN || gotSum != wantSum {
+			t.Errorf("logs: %d rows summing %d, want %d summing %d", gotN, gotSum, wantN, wantSum)
+		}
+	})
+}
+
+func logsWithID(t *testing.T, db *gorm.DB, requestID string) int64 {
+	t.Helper()
+	var n int64
+	if err := db.Model(&Log{}).Where("request_id = ?", requestID).Count(&n).Error; err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestGroupLedgerBadRowFailsOnlyItsRequest: a log row the database refuses
+// fails its own request's log, not the batch it was in, and its charge
+// still lands.
+func TestGroupLedgerBadRowFailsOnlyItsRequest(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, st *Store) {
+		ctx := context.Background()
+		f := seedLedger(t, st.DB)
+		if err := st.DB.Callback().Create().Before("gorm:create").Register("test:refuse", func(tx *gorm.DB) {
+			var logs []*Log
+			switch d := tx.Statement.Dest.(type) {
+			case *[]*Log:
+				logs = *d
+			case []*Log:
+				logs = d
+			case *Log:
+				logs = []*Log{d}
+			}
+			for _, l := range logs {
+				if l.RequestID == "req-13" {
+					tx.AddError(errInjected)
+				}
+			}
+		}); err != nil {
+			t.Fatal(err)
+		}
+		g := NewGroupLedger(st.DB, st.LogDB)
+		defer g.Close(ctx)
+		before := readLedgerState(t, st.DB)
+		errs := make([]error, 32)
+		var wg sync.WaitGroup
+		var charged int64
+		for i := range errs {
+			_, s, _ := groupWork(f, i)
+			charged += s.Quota
+			wg.Go(func() {
+				_, s, l := groupWork(f, i)
+				errs[i] = g.Bill(ctx, s, l)
+			})
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if got, want := err != nil, i == 13; got != want {
+				t.Errorf("request %d: err = %v, want failure %t", i, err, want)
+			}
+			if got, want := logsWithID(t, st.DB, fmt.Sprintf("req-%d", i)), int64(1); i != 13 && got != want {
+				t.Errorf("request %d: %d log rows, want %d", i, got, want)
+			}
+		}
+		after := readLedgerState(t, st.DB)
+		var used int64
+		for id, c := range after.channels {
+			used += c - before.channels[id]
+		}
+		if used != charged {
+			t.Errorf("channels charged %d, want %d (every request's settlement, the refused log's too)", used, charged)
+		}
+	})
+}
