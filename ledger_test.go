@@ -137,15 +137,36 @@ func seedLedgerDB(t *testing.T, path, upstream string) (tokens []seededToken, us
 // sendChat sends request n and reports whether the client saw a complete,
 // successful answer.
 func sendChat(client *http.Client, base string, tok seededToken, n int, stream bool) (bool, error) {
+	ok, _, err := sendChatID(client, base, tok, n, stream)
+	return ok, err
+}
+
+// sendChatID is sendChat that also returns the gateway's request id, which
+// the consume log records.
+func sendChatID(client *http.Client, base string, tok seededToken, n int, stream bool) (ok bool, requestID string, err error) {
+	ok, err = func() (bool, error) {
+		resp, err := postLedgerChat(client, base, tok, n, stream)
+		if err != nil {
+			return false, err
+		}
+		defer resp.Body.Close()
+		requestID = resp.Header.Get("X-Oneapi-Request-Id")
+		return readChat(resp, stream)
+	}()
+	return ok, requestID, err
+}
+
+func postLedgerChat(client *http.Client, base string, tok seededToken, n int, stream bool) (*http.Response, error) {
 	body := fmt.Sprintf(`{"model":"gpt-3.5-turbo","stream":%t,"messages":[{"role":"user","content":"req-%d"}]}`, stream, n)
 	req, _ := http.NewRequest(http.MethodPost, base+"/v1/chat/completions", strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer sk-"+tok.key)
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := client.Do(req)
-	if err != nil {
-		return false, err
-	}
-	defer resp.Body.Close()
+	return client.Do(req)
+}
+
+// readChat reads an answer to its end: true when it was complete and
+// successful.
+func readChat(resp *http.Response, stream bool) (bool, error) {
 	if resp.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(resp.Body)
 		return false, fmt.Errorf("status %d: %s", resp.StatusCode, b)
