@@ -60,6 +60,9 @@ var (
 	}
 )
 
+// envDefaults is the shipped .env.example as is: nothing to override.
+var envDefaults = []string{}
+
 var allArms = map[string]Arm{
 	"A": {Name: "A", Label: "direct to mock", Kind: kindDirect},
 	"B": {Name: "B", Label: "bare ReverseProxy", Kind: kindProxy},
@@ -70,7 +73,11 @@ var allArms = map[string]Arm{
 	// what a second core buys.
 	"C2": {Name: "C2", Label: "gateway optimized, 2 nodes", Kind: kindGateway, Env: envOptimized, Settle: true, Nodes: 2},
 	"D":  {Name: "D", Label: "gateway rollback", Kind: kindGateway, Env: envRollback},
-	"E":  {Name: "E", Label: "external gateway", Kind: kindExternal},
+	// F is a fresh install's .env: no batching, so each request waits for
+	// its quota and consume log to be committed (group commit), consume
+	// logs on, the access log on (issue 19: F ≥ 0.6× C's max RPS).
+	"F": {Name: "F", Label: "gateway defaults", Kind: kindGateway, Env: envDefaults},
+	"E": {Name: "E", Label: "external gateway", Kind: kindExternal},
 }
 
 // metrics says whether the arm's gateway serves /api/metrics/ (the last
@@ -93,7 +100,7 @@ func armsFor(o Options) ([]Arm, error) {
 		name := strings.ToUpper(strings.TrimSpace(f))
 		a, ok := allArms[name]
 		if !ok {
-			return nil, fmt.Errorf("-arms: unknown arm %q (want A, B, C, C2, D, E)", f)
+			return nil, fmt.Errorf("-arms: unknown arm %q (want A, B, C, C2, D, E, F)", f)
 		}
 		if seen[name] {
 			continue

@@ -23,8 +23,8 @@ type targetCheck struct {
 }
 
 // ratioPairs: C against the rollback, the floor and an external gateway;
-// two nodes against one.
-var ratioPairs = [][2]string{{"C", "D"}, {"C", "B"}, {"C", "E"}, {"C2", "C"}}
+// two nodes against one; the defaults against C.
+var ratioPairs = [][2]string{{"C", "D"}, {"C", "B"}, {"C", "E"}, {"C2", "C"}, {"F", "C"}}
 
 // ratios compares the pairs of ratioPairs that both ran.
 func ratios(arms []*armSummary) []ratioRow {
@@ -111,6 +111,13 @@ func targets(arms []*armSummary) []targetCheck {
 		out = append(out, single("C vs D: DB statements/request −95% or better", change(c.DBPerReq, d.DBPerReq), func(v float64) bool { return v <= -95 }, pct))
 	}
 	out = append(out, single("C: DB statements/request ≤ 0.05", c.DBPerReq, func(v float64) bool { return v <= 0.05 }, func(v float64) string { return fmt.Sprintf("%.3f", v) }))
+	if f := find(arms, "F"); f != nil {
+		var r *float64
+		if fr, cr := maxRPS(f), maxRPS(c); fr != nil && cr != nil && *cr > 0 {
+			r = ptr(*fr / *cr)
+		}
+		out = append(out, single("F vs C: defaults' max RPS ≥ 0.6× C's", r, func(v float64) bool { return v >= 0.6 }, func(v float64) string { return fmt.Sprintf("%.2f×", v) }))
+	}
 	if b != nil {
 		var r *float64
 		if cr, br := maxRPS(c), maxRPS(b); cr != nil && br != nil && *br > 0 {
