@@ -17,8 +17,11 @@ import (
 	"sync"
 )
 
-// CommitFunc writes items in one transaction: all of them or none.
-type CommitFunc[T any] func(ctx context.Context, items []T) error
+// CommitFunc writes items in one transaction: all of them or none. It may
+// set results[i], which has len(items), to an outcome of item i that is
+// not a failure of the transaction (a refused reservation, say); when it
+// returns an error the results are ignored.
+type CommitFunc[T any] func(ctx context.Context, items []T, results []error) error
 
 // DefaultMaxBatch bounds a transaction: enough to amortise a commit over the
 // gateway's whole in-flight load, small enough that one batch's statements
@@ -131,6 +134,7 @@ func (c *Committer[T]) run() {
 	defer close(c.done)
 	batch := make([]*request[T], 0, c.maxBatch)
 	items := make([]T, 0, c.maxBatch)
+	results := make([]error, c.maxBatch)
 	for {
 		select {
 		case r := <-c.queue:
@@ -143,11 +147,11 @@ func (c *Committer[T]) run() {
 				if len(batch) == 0 {
 					return
 				}
-				items = c.write(batch, items)
+				items = c.write(batch, items, results)
 			}
 		}
 		batch = c.take(batch)
-		items = c.write(batch, items)
+		items = c.write(batch, items, results)
 		batch = batch[:0]
 	}
 }
@@ -165,36 +169,51 @@ func (c *Committer[T]) take(batch []*request[T]) []*request[T] {
 	return batch
 }
 
-// write commits batch and answers each caller. items is scratch space.
-func (c *Committer[T]) write(batch []*request[T], items []T) []T {
+// write commits batch and answers each caller. items and results are
+// scratch space.
+func (c *Committer[T]) write(batch []*request[T], items []T, results []error) []T {
 	items = items[:0]
 	for _, r := range batch {
 		items = append(items, r.item)
 	}
-	err := c.call(items)
-	if err == nil || len(batch) == 1 {
+	results = results[:len(batch)]
+	clear(results)
+	if err := c.call(c.stopCtx, items, results); err != nil {
+		if len(batch) == 1 {
+			batch[0].done <- err
+			return clear0(items)
+		}
+		// The shared transaction rolled back as a whole: each item alone
+		// finds out whether it was the one at fault.
 		for _, r := range batch {
-			r.done <- err
+			r.done <- c.one(c.stopCtx, r.item)
 		}
 		return clear0(items)
 	}
-	// The shared transaction rolled back as a whole: each item alone
-	// finds out whether it was the one at fault.
-	for _, r := range batch {
-		r.done <- c.call([]T{r.item})
+	for i, r := range batch {
+		r.done <- results[i]
 	}
 	return clear0(items)
 }
 
-func (c *Committer[T]) call(items []T) error {
-	if c.stopCtx.Err() != nil {
+func (c *Committer[T]) call(ctx context.Context, items []T, results []error) error {
+	if ctx.Err() != nil && ctx == c.stopCtx {
 		return ErrClosed
 	}
-	return c.commit(c.stopCtx, items)
+	return c.commit(ctx, items, results)
+}
+
+// one commits item on its own and returns its outcome.
+func (c *Committer[T]) one(ctx context.Context, item T) error {
+	var res [1]error
+	if err := c.call(ctx, []T{item}, res[:]); err != nil {
+		return err
+	}
+	return res[0]
 }
 
 func (c *Committer[T]) commitOne(ctx context.Context, item T) error {
-	return c.commit(ctx, []T{item})
+	return c.one(ctx, item)
 }
 
 // clear0 drops the references the scratch slice holds, so committed items

@@ -21,7 +21,7 @@ type store struct {
 
 func newStore() *store { return &store{committed: map[int]bool{}, bad: map[int]bool{}} }
 
-func (s *store) commit(_ context.Context, items []int) error {
+func (s *store) commit(_ context.Context, items []int, _ []error) error {
 	time.Sleep(s.delay)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -125,11 +125,11 @@ func TestCloseDrainsQueuedItems(t *testing.T) {
 	st := newStore()
 	release := make(chan struct{})
 	var first atomic.Bool
-	blocking := func(ctx context.Context, items []int) error {
+	blocking := func(ctx context.Context, items []int, res []error) error {
 		if first.CompareAndSwap(false, true) {
 			<-release // hold the first commit so the rest queue up
 		}
-		return st.commit(ctx, items)
+		return st.commit(ctx, items, res)
 	}
 	c := New(blocking, 0)
 	var wg sync.WaitGroup
@@ -158,7 +158,7 @@ func TestCloseDrainsQueuedItems(t *testing.T) {
 }
 
 func TestCloseGivesUpAtItsDeadline(t *testing.T) {
-	hung := func(ctx context.Context, items []int) error {
+	hung := func(ctx context.Context, _ []int, _ []error) error {
 		<-ctx.Done() // a database that never answers
 		return ctx.Err()
 	}
@@ -184,7 +184,7 @@ func TestCloseGivesUpAtItsDeadline(t *testing.T) {
 func TestDoReturnsWhenItsContextEnds(t *testing.T) {
 	block := make(chan struct{})
 	defer close(block)
-	c := New(func(ctx context.Context, _ []int) error {
+	c := New(func(ctx context.Context, _ []int, _ []error) error {
 		select {
 		case <-block:
 		case <-ctx.Done():
@@ -204,7 +204,7 @@ func TestDoReturnsWhenItsContextEnds(t *testing.T) {
 }
 
 func BenchmarkDo(b *testing.B) {
-	c := New(func(context.Context, []int) error { return nil }, 0)
+	c := New(func(context.Context, []int, []error) error { return nil }, 0)
 	defer c.Close(context.Background())
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
@@ -212,4 +212,26 @@ func BenchmarkDo(b *testing.B) {
 			_ = c.Do(context.Background(), 1)
 		}
 	})
+}
+
+func TestEachCallerGetsItsOwnResult(t *testing.T) {
+	errOdd := errors.New("odd refused")
+	c := New(func(_ context.Context, items []int, res []error) error {
+		for i, it := range items {
+			if it%2 == 1 {
+				res[i] = errOdd
+			}
+		}
+		return nil
+	}, 0)
+	defer c.Close(context.Background())
+	var wg sync.WaitGroup
+	for i := range 64 {
+		wg.Go(func() {
+			if got, want := c.Do(context.Background(), i), i%2 == 1; errors.Is(got, errOdd) != want {
+				t.Errorf("item %d: err = %v, want refused %t", i, got, want)
+			}
+		})
+	}
+	wg.Wait()
 }

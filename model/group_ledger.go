@@ -17,12 +17,13 @@ import (
 // returns only once its own rows are committed, so a request whose response
 // completed is on disk even after a kill -9.
 //
-// Reserve and Release stay DirectLedger's per-request conditional updates:
-// a reservation must see every balance as it is, and the settlements
-// batched here only move quota relatively (summed per account, which gives
-// the same balance as applying them one by one).
+// Reservations join the shared transactions too, each checked with
+// DirectLedger's conditional UPDATE (summed per account when the balance
+// covers the sum, which grants exactly what one-by-one would); settlements
+// only move quota relatively, summed per account. Release and the admin
+// side are DirectLedger's.
 type GroupLedger struct {
-	*DirectLedger // Reserve, Release and the admin side
+	*DirectLedger // Release and the admin side
 
 	db, logDB *gorm.DB
 	main      *groupcommit.Committer[charge]
@@ -31,11 +32,14 @@ type GroupLedger struct {
 	logs *groupcommit.Committer[charge]
 }
 
-// charge is one request's writes: a settlement, its consume log, or both.
+// charge is one request's writes: a reservation, or a settlement, its
+// consume log or both.
 type charge struct {
-	settle    Settlement
-	hasSettle bool
-	log       *Log
+	reserve    Reservation
+	hasReserve bool
+	settle     Settlement
+	hasSettle  bool
+	log        *Log
 }
 
 // NewGroupLedger starts the committer(s) writing to db and logDB
@@ -47,6 +51,13 @@ func NewGroupLedger(db, logDB *gorm.DB) *GroupLedger {
 		g.logs = groupcommit.New(g.commitLogs, 0)
 	}
 	return g
+}
+
+// Reserve implements QuotaLedger: concurrent reservations share a
+// transaction too, each still checked against the balance as
+// DirectLedger's conditional UPDATE checks it (see reserve).
+func (g *GroupLedger) Reserve(ctx context.Context, r Reservation) error {
+	return g.main.Do(ctx, charge{reserve: r, hasReserve: true})
 }
 
 // Settle implements QuotaLedger.
@@ -84,28 +95,31 @@ func (g *GroupLedger) Close(ctx context.Context) error {
 	return err
 }
 
-func (g *GroupLedger) commitMain(ctx context.Context, items []charge) error {
-	err := g.commit(ctx, g.db, items)
+func (g *GroupLedger) commitMain(ctx context.Context, items []charge, results []error) error {
+	err := g.commit(ctx, g.db, items, results)
 	if err == nil || len(items) > 1 || !items[0].hasSettle || items[0].log == nil {
 		return err
 	}
 	// One request's settlement and log failed together: write them
 	// apart, so a log row the database refuses does not lose the charge.
 	c := items[0]
-	errSettle := g.commit(ctx, g.db, []charge{{settle: c.settle, hasSettle: true}})
-	errLog := g.commit(ctx, g.db, []charge{{log: c.log}})
+	var res [1]error
+	errSettle := g.commit(ctx, g.db, []charge{{settle: c.settle, hasSettle: true}}, res[:])
+	errLog := g.commit(ctx, g.db, []charge{{log: c.log}}, res[:])
 	return errors.Join(errSettle, errLog)
 }
 
-func (g *GroupLedger) commitLogs(ctx context.Context, items []charge) error {
-	return g.commit(ctx, g.logDB, items)
+func (g *GroupLedger) commitLogs(ctx context.Context, items []charge, results []error) error {
+	return g.commit(ctx, g.logDB, items, results)
 }
 
-// commit writes items in one transaction on db: one UPDATE per account
-// with the batch's summed movements, in id order (users, tokens, channels,
-// as Reserve locks them, so concurrent transactions cannot deadlock), then
-// one multi-row INSERT of the logs.
-func (g *GroupLedger) commit(ctx context.Context, db *gorm.DB, items []charge) error {
+// commit writes items in one transaction on db, account by account in id
+// order (users, then tokens, then channels, as Reserve locks them, so
+// concurrent transactions cannot deadlock): each account's settlements
+// summed in one UPDATE, then its reservations (see reserve), then one
+// multi-row INSERT of the logs. A refused reservation is its item's
+// result, not a failure of the batch.
+func (g *GroupLedger) commit(ctx context.Context, db *gorm.DB, items []charge, results []error) error {
 	if db.Dialector.Name() == "sqlite" {
 		// go-sqlite3 runs each step of a cancellable statement on a
 		// goroutine of its own; the write queue bounds the wait instead
@@ -120,6 +134,9 @@ func (g *GroupLedger) commit(ctx context.Context, db *gorm.DB, items []charge) e
 		if c.log != nil {
 			c.log.ID = 0 // a rolled-back attempt may have set it
 			logs = append(logs, c.log)
+		}
+		if c.hasReserve {
+			users = addReserve(users, c.reserve.UserID, i)
 		}
 		if !c.hasSettle {
 			continue
@@ -137,16 +154,49 @@ func (g *GroupLedger) commit(ctx context.Context, db *gorm.DB, items []charge) e
 	err := db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		for _, id := range sortedKeys(users) {
 			a := users[id]
-			if err := tx.Exec("UPDATE users SET quota = quota - ?, used_quota = used_quota + ?, request_count = request_count + ? WHERE id = ?",
-				a.delta, a.used, a.count, id).Error; err != nil {
-				return fmt.Errorf("settle user quota: %w", err)
+			if a.count > 0 {
+				if err := tx.Exec("UPDATE users SET quota = quota - ?, used_quota = used_quota + ?, request_count = request_count + ? WHERE id = ?",
+					a.delta, a.used, a.count, id).Error; err != nil {
+					return fmt.Errorf("settle user quota: %w", err)
+				}
+			}
+			if err := reserve(tx, "users", "quota", id, a.reserving, items, results, ErrUserQuotaExhausted); err != nil {
+				return err
+			}
+		}
+		// Token reservations only for the items their user granted.
+		for _, id := range sortedKeys(users) {
+			for _, i := range users[id].reserving {
+				if r := items[i].reserve; results[i] == nil && !r.Unlimited {
+					tokens = addReserve(tokens, r.TokenID, i)
+				}
 			}
 		}
 		for _, id := range sortedKeys(tokens) {
 			a := tokens[id]
-			if err := tx.Exec("UPDATE tokens SET remain_quota = remain_quota - ?, used_quota = used_quota + ? WHERE id = ?",
-				a.delta, a.used, id).Error; err != nil {
-				return fmt.Errorf("settle token quota: %w", err)
+			if a.count > 0 {
+				if err := tx.Exec("UPDATE tokens SET remain_quota = remain_quota - ?, used_quota = used_quota + ? WHERE id = ?",
+					a.delta, a.used, id).Error; err != nil {
+					return fmt.Errorf("settle token quota: %w", err)
+				}
+			}
+			if err := reserve(tx, "tokens", "remain_quota", id, a.reserving, items, results, ErrTokenQuotaExhausted); err != nil {
+				return err
+			}
+		}
+		// A token's refusal gives back what its user granted (that row is
+		// already locked by this transaction), as DirectLedger's rollback.
+		back := map[int]int64{}
+		for _, id := range sortedKeys(tokens) {
+			for _, i := range tokens[id].reserving {
+				if results[i] != nil {
+					back[items[i].reserve.UserID] += items[i].reserve.Amount
+				}
+			}
+		}
+		for _, id := range sortedKeys(back) {
+			if err := tx.Exec("UPDATE users SET quota = quota + ? WHERE id = ?", back[id], id).Error; err != nil {
+				return fmt.Errorf("return user quota of a refused token: %w", err)
 			}
 		}
 		for _, id := range sortedKeys(channels) {
@@ -162,19 +212,63 @@ func (g *GroupLedger) commit(ctx context.Context, db *gorm.DB, items []charge) e
 		return nil
 	})
 	if err != nil {
+		clear(results)
 		return fmt.Errorf("group commit of %d requests: %w", len(items), err)
+	}
+	return nil
+}
+
+// reserve holds the reservations of items[reserving] on one account row
+// with DirectLedger's conditional UPDATE. All of them at once when the
+// balance covers their sum, which is exactly when each would be granted
+// one after the other (amounts are not negative); otherwise one by one, in
+// arrival order, a refusal setting that item's result to refused.
+func reserve(tx *gorm.DB, table, col string, id int, reserving []int, items []charge, results []error, refused error) error {
+	if len(reserving) == 0 {
+		return nil
+	}
+	// hold takes amount if the balance is at least amount and above
+	// floor (DirectLedger: floor 0).
+	hold := func(amount, floor int64) (bool, error) {
+		res := tx.Exec("UPDATE "+table+" SET "+col+" = "+col+" - ? WHERE id = ? AND "+col+" >= ? AND "+col+" > ?", amount, id, amount, floor)
+		if res.Error != nil {
+			return false, fmt.Errorf("reserve %s: %w", col, res.Error)
+		}
+		return res.RowsAffected > 0, nil
+	}
+	if len(reserving) > 1 {
+		var sum int64
+		for _, i := range reserving {
+			sum += items[i].reserve.Amount
+		}
+		// One by one, the last is granted only if what its predecessors
+		// left is above 0: the balance must exceed sum − last.
+		last := items[reserving[len(reserving)-1]].reserve.Amount
+		if ok, err := hold(sum, sum-last); ok || err != nil {
+			return err
+		}
+	}
+	for _, i := range reserving {
+		ok, err := hold(items[i].reserve.Amount, 0)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			results[i] = refused
+		}
 	}
 	return nil
 }
 
 // accountSum is one account's movements within a batch.
 type accountSum struct {
-	delta int64 // charged beyond the reservations (negative: refunded)
-	used  int64
-	count int
+	delta     int64 // settled beyond the reservations (negative: refunded)
+	used      int64
+	count     int   // settlements
+	reserving []int // indexes of the items reserving on it
 }
 
-func addSum(m map[int]*accountSum, id int, delta, used int64) map[int]*accountSum {
+func account(m map[int]*accountSum, id int) (map[int]*accountSum, *accountSum) {
 	if m == nil {
 		m = map[int]*accountSum{}
 	}
@@ -183,9 +277,20 @@ func addSum(m map[int]*accountSum, id int, delta, used int64) map[int]*accountSu
 		a = &accountSum{}
 		m[id] = a
 	}
+	return m, a
+}
+
+func addSum(m map[int]*accountSum, id int, delta, used int64) map[int]*accountSum {
+	m, a := account(m, id)
 	a.delta += delta
 	a.used += used
 	a.count++
+	return m
+}
+
+func addReserve(m map[int]*accountSum, id, item int) map[int]*accountSum {
+	m, a := account(m, id)
+	a.reserving = append(a.reserving, item)
 	return m
 }
 

@@ -2,8 +2,10 @@ package model
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"gorm.io/gorm"
@@ -160,6 +162,73 @@ func TestGroupLedgerBadRowFailsOnlyItsRequest(t *testing.T) {
 		}
 		if used != charged {
 			t.Errorf("channels charged %d, want %d (every request's settlement, the refused log's too)", used, charged)
+		}
+	})
+}
+
+// TestGroupLedgerConcurrentReservesAreExact: 64 concurrent reservations of
+// 100 grant exactly what one-by-one conditional updates would, on the user
+// balance, on the token balance, and when the token refuses what the user
+// granted (the user gets it back).
+func TestGroupLedgerConcurrentReservesAreExact(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, st *Store) {
+		ctx := context.Background()
+		f := seedLedger(t, st.DB)
+		g := NewGroupLedger(st.DB, st.LogDB)
+		defer g.Close(ctx)
+		tests := []struct {
+			name                 string
+			tok                  ledgerToken
+			wantGranted          int64
+			wantUser, wantRemain int64
+		}{
+			{"token 600 of user 1e12", f.tokens[9], 6, 1<<40 - 600, 0},
+			{"user 900, token 2500", f.tokens[4], 9, 0, 2500 - 900},
+		}
+		for _, tt := range tests {
+			var granted atomic.Int64
+			var wg sync.WaitGroup
+			for range 64 {
+				wg.Go(func() {
+					switch err := g.Reserve(ctx, Reservation{UserID: tt.tok.user, TokenID: tt.tok.id, Amount: 100}); {
+					case err == nil:
+						granted.Add(1)
+					case !errors.Is(err, ErrUserQuotaExhausted) && !errors.Is(err, ErrTokenQuotaExhausted):
+						t.Errorf("%s: Reserve: %v", tt.name, err)
+					}
+				})
+			}
+			wg.Wait()
+			s := readLedgerState(t, st.DB)
+			if g := granted.Load(); g != tt.wantGranted {
+				t.Errorf("%s: %d of 64 granted, want %d", tt.name, g, tt.wantGranted)
+			}
+			if got := s.users[tt.tok.user].Quota; got != tt.wantUser {
+				t.Errorf("%s: user quota %d, want %d", tt.name, got, tt.wantUser)
+			}
+			if got := s.tokens[tt.tok.id].RemainQuota; got != tt.wantRemain {
+				t.Errorf("%s: token remain %d, want %d", tt.name, got, tt.wantRemain)
+			}
+		}
+		// User 2 (4000) on its 600 token: the token refuses what the user
+		// granted, and the user gets it back.
+		tok := f.tokens[6]
+		var granted atomic.Int64
+		var wg sync.WaitGroup
+		for range 64 {
+			wg.Go(func() {
+				if g.Reserve(ctx, Reservation{UserID: tok.user, TokenID: tok.id, Amount: 100}) == nil {
+					granted.Add(1)
+				}
+			})
+		}
+		wg.Wait()
+		s := readLedgerState(t, st.DB)
+		if got, want := granted.Load(), int64(6); got != want {
+			t.Errorf("token-limited: %d granted, want %d", got, want)
+		}
+		if got, want := s.users[tok.user].Quota, int64(4000-600); got != want {
+			t.Errorf("token-limited: user quota %d, want %d (refused reservations returned)", got, want)
 		}
 	})
 }
