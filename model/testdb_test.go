@@ -22,7 +22,7 @@ func forEachDialect(t *testing.T, fn func(t *testing.T, s *Store)) {
 
 // openDialectStore opens a fresh migrated store of dialect, or skips the
 // test when that database is not configured.
-func openDialectStore(t *testing.T, dialect string) *Store {
+func openDialectStore(t testing.TB, dialect string) *Store {
 	t.Helper()
 	cfg := OpenConfig{SQLDSN: testdb.DSN(t, dialect), SQLMaxOpen: 4, SQLMaxIdle: 2, SQLMaxLifetime: time.Minute}
 	if dialect == testdb.SQLite {
