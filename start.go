@@ -200,7 +200,7 @@ func (g *server) buildPorts(context.Context) error {
 	if !cfg.BatchUpdate.Enabled && cfg.BatchUpdate.GroupCommit {
 		// Pushed here, so it closes after the log batcher and before the
 		// database, like the quota batch it stands in for.
-		group = model.NewGroupLedger(store.DB, store.LogDB)
+		group = store.GroupLedger()
 		g.ledger, g.quotaAdmin = group, group
 		g.closers.push("group commit", group.Close)
 	}
@@ -220,7 +220,7 @@ func (g *server) buildPorts(context.Context) error {
 		sources.LogQueueDepth, sources.LogQueueCapacity = lb.QueueDepth, lb.QueueCapacity
 		g.closers.push("log batch", lb.Close)
 		common.SysLog("batched consume logs enabled (size %d, interval %s)", cfg.LogBatch.Size, cfg.LogBatch.FlushInterval)
-		case group != nil:
+	case group != nil:
 		g.logs = group
 	}
 	if group != nil && g.ledger == model.QuotaLedger(group) && g.logs == model.LogSink(group) {

@@ -315,3 +315,7 @@ var (
 	_ Biller      = (*GroupLedger)(nil)
 	_ QuotaAdmin  = (*GroupLedger)(nil)
 )
+
+// GroupLedger starts a group-committing ledger on the store's databases
+// (Close stops it).
+func (s *Store) GroupLedger() *GroupLedger { return NewGroupLedger(s.db, s.logDB) }

@@ -18,13 +18,13 @@ func BenchmarkSyncWritePath(b *testing.B) {
 		}
 		b.Run(name, func(b *testing.B) {
 			st := openDialectStore(b, testdb.SQLite)
-			f := seedLedger(b, st.DB)
+			f := seedLedger(b, st.Gorm())
 			tok := f.tokens[11] // rich user, unlimited token
-			var ledger QuotaLedger = NewDirectLedger(st.DB)
-			var sink LogSink = NewDirectLogSink(st.LogDB)
+			var ledger QuotaLedger = NewDirectLedger(st.Gorm())
+			var sink LogSink = NewDirectLogSink(st.LogGorm())
 			var gl *GroupLedger
 			if group {
-				gl = NewGroupLedger(st.DB, st.LogDB)
+				gl = NewGroupLedger(st.Gorm(), st.LogGorm())
 				defer gl.Close(context.Background())
 				ledger, sink = gl, gl
 			}

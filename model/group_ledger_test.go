@@ -31,10 +31,10 @@ func TestGroupLedgerMatchesDirectLedger(t *testing.T) {
 	testdb.Run(t, func(t *testing.T, dialect string) {
 		ctx := context.Background()
 		gst, dst := openDialectStore(t, dialect), openDialectStore(t, dialect)
-		f := seedLedger(t, gst.DB)
-		seedLedger(t, dst.DB)
-		g := NewGroupLedger(gst.DB, gst.LogDB)
-		direct, sink := NewDirectLedger(dst.DB), NewDirectLogSink(dst.LogDB)
+		f := seedLedger(t, gst.Gorm())
+		seedLedger(t, dst.Gorm())
+		g := NewGroupLedger(gst.Gorm(), gst.LogGorm())
+		direct, sink := NewDirectLedger(dst.Gorm()), NewDirectLogSink(dst.LogGorm())
 		const n = 640
 		var wg sync.WaitGroup
 		for w := range 64 {
@@ -62,7 +62,7 @@ func TestGroupLedgerMatchesDirectLedger(t *testing.T) {
 						continue
 					}
 					// Returned means committed: the row is there now.
-					if i%3 != 2 && logsWithID(t, gst.DB, l.RequestID) != 1 {
+					if i%3 != 2 && logsWithID(t, gst.Gorm(), l.RequestID) != 1 {
 						t.Errorf("request %d returned before its log row was committed", i)
 					}
 				}
@@ -86,12 +86,12 @@ func TestGroupLedgerMatchesDirectLedger(t *testing.T) {
 		if err := g.Close(ctx); err != nil {
 			t.Fatal(err)
 		}
-		compareLedgerStates(t, "group vs direct", readLedgerState(t, gst.DB), readLedgerState(t, dst.DB))
+		compareLedgerStates(t, "group vs direct", readLedgerState(t, gst.Gorm()), readLedgerState(t, dst.Gorm()))
 		var gotN, wantN, gotSum, wantSum int64
-		gst.DB.Model(&Log{}).Count(&gotN)
-		dst.DB.Model(&Log{}).Count(&wantN)
-		gst.DB.Model(&Log{}).Select("COALESCE(SUM(quota),0)").Scan(&gotSum)
-		dst.DB.Model(&Log{}).Select("COALESCE(SUM(quota),0)").Scan(&wantSum)
+		gst.Gorm().Model(&Log{}).Count(&gotN)
+		dst.Gorm().Model(&Log{}).Count(&wantN)
+		gst.Gorm().Model(&Log{}).Select("COALESCE(SUM(quota),0)").Scan(&gotSum)
+		dst.Gorm().Model(&Log{}).Select("COALESCE(SUM(quota),0)").Scan(&wantSum)
 		if gotN != wantN || gotSum != wantSum {
 			t.Errorf("logs: %d rows summing %d, want %d summing %d", gotN, gotSum, wantN, wantSum)
 		}
@@ -113,8 +113,8 @@ func logsWithID(t *testing.T, db *gorm.DB, requestID string) int64 {
 func TestGroupLedgerBadRowFailsOnlyItsRequest(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, st *Store) {
 		ctx := context.Background()
-		f := seedLedger(t, st.DB)
-		if err := st.DB.Callback().Create().Before("gorm:create").Register("test:refuse", func(tx *gorm.DB) {
+		f := seedLedger(t, st.Gorm())
+		if err := st.Gorm().Callback().Create().Before("gorm:create").Register("test:refuse", func(tx *gorm.DB) {
 			var logs []*Log
 			switch d := tx.Statement.Dest.(type) {
 			case *[]*Log:
@@ -132,9 +132,9 @@ func TestGroupLedgerBadRowFailsOnlyItsRequest(t *testing.T) {
 		}); err != nil {
 			t.Fatal(err)
 		}
-		g := NewGroupLedger(st.DB, st.LogDB)
+		g := NewGroupLedger(st.Gorm(), st.LogGorm())
 		defer g.Close(ctx)
-		before := readLedgerState(t, st.DB)
+		before := readLedgerState(t, st.Gorm())
 		errs := make([]error, 32)
 		var wg sync.WaitGroup
 		var charged int64
@@ -151,11 +151,11 @@ func TestGroupLedgerBadRowFailsOnlyItsRequest(t *testing.T) {
 			if got, want := err != nil, i == 13; got != want {
 				t.Errorf("request %d: err = %v, want failure %t", i, err, want)
 			}
-			if got, want := logsWithID(t, st.DB, fmt.Sprintf("req-%d", i)), int64(1); i != 13 && got != want {
+			if got, want := logsWithID(t, st.Gorm(), fmt.Sprintf("req-%d", i)), int64(1); i != 13 && got != want {
 				t.Errorf("request %d: %d log rows, want %d", i, got, want)
 			}
 		}
-		after := readLedgerState(t, st.DB)
+		after := readLedgerState(t, st.Gorm())
 		var used int64
 		for id, c := range after.channels {
 			used += c - before.channels[id]
@@ -173,8 +173,8 @@ func TestGroupLedgerBadRowFailsOnlyItsRequest(t *testing.T) {
 func TestGroupLedgerConcurrentReservesAreExact(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, st *Store) {
 		ctx := context.Background()
-		f := seedLedger(t, st.DB)
-		g := NewGroupLedger(st.DB, st.LogDB)
+		f := seedLedger(t, st.Gorm())
+		g := NewGroupLedger(st.Gorm(), st.LogGorm())
 		defer g.Close(ctx)
 		tests := []struct {
 			name                 string
@@ -199,7 +199,7 @@ func TestGroupLedgerConcurrentReservesAreExact(t *testing.T) {
 				})
 			}
 			wg.Wait()
-			s := readLedgerState(t, st.DB)
+			s := readLedgerState(t, st.Gorm())
 			if g := granted.Load(); g != tt.wantGranted {
 				t.Errorf("%s: %d of 64 granted, want %d", tt.name, g, tt.wantGranted)
 			}
@@ -223,7 +223,7 @@ func TestGroupLedgerConcurrentReservesAreExact(t *testing.T) {
 			})
 		}
 		wg.Wait()
-		s := readLedgerState(t, st.DB)
+		s := readLedgerState(t, st.Gorm())
 		if got, want := granted.Load(), int64(6); got != want {
 			t.Errorf("token-limited: %d granted, want %d", got, want)
 		}
