@@ -27,18 +27,18 @@ import (
 	"one-api/tokenlimit"
 )
 
-// Config is what New needs. Every field but UnknownModelRatio, MaxBodyBytes
-// and Rand is required.
+// Config is what New needs. Every field but UnknownModelRatio, MaxBodyBytes,
+// Rand and Biller is required.
 type Config struct {
 	Tokens  model.TokenStore
 	Ledger  model.QuotaLedger
 	Logs    model.LogSink
+	Options *model.OptionStore
+	Store   *model.Store
 	// Biller, when set, charges a request and records its consume log in
 	// one unit (model.GroupLedger: one transaction); nil = Ledger.Settle
 	// then Logs.Record.
 	Biller model.Biller
-	Options *model.OptionStore
-	Store   *model.Store
 	// Client is the shared upstream client (common.NewHTTPClient). Its
 	// Timeout, when set, is RELAY_TIMEOUT.
 	Client *http.Client
