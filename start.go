@@ -19,6 +19,7 @@ import (
 	"one-api/common"
 	"one-api/controller"
 	"one-api/health"
+	"one-api/ledger"
 	"one-api/metrics"
 	"one-api/middleware"
 	"one-api/model"
@@ -187,10 +188,10 @@ func (g *server) buildPorts(context.Context) error {
 	}
 	// The relay spends through QuotaLedger; the admin API edits and reads
 	// balances through QuotaAdmin, so its views include unflushed deltas.
-	direct := store.DirectLedger()
+	direct := ledger.DirectFor(store)
 	g.ledger, g.quotaAdmin = direct, direct
 	if cfg.BatchUpdate.Enabled {
-		bl := store.BatchLedger(cfg.BatchUpdate, model.WithOnFlush(m.QuotaFlush))
+		bl := ledger.BatchFor(store, ledger.BatchOptions{Interval: cfg.BatchUpdate.Interval, OnFlush: m.QuotaFlush})
 		bl.Start()
 		g.ledger, g.quotaAdmin = bl, bl
 		g.closers.push("quota batch", bl.Close)

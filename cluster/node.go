@@ -2,7 +2,7 @@
 // Redis (REDIS_CONN_STRING) as one gateway: an invalidation bus over Redis
 // pub/sub carries every admin change (token, user, channel, option) to every
 // node at once, and with batched quota updates the live balances move into
-// Redis so that all nodes check one balance (model.RedisLedger).
+// Redis so that all nodes check one balance (ledger.Redis).
 //
 // Without REDIS_CONN_STRING, Setup returns a nil *Node, and every method of a
 // nil *Node hands back what it was given: main wires the same code either way.
@@ -20,6 +20,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"one-api/common"
+	"one-api/ledger"
 	"one-api/model"
 )
 
@@ -103,15 +104,15 @@ func splitPrefix(rawURL string) (connURL, prefix string, err error) {
 }
 
 // Ledger returns the quota ledger the relay charges through and the admin
-// API's side of it. A *model.BatchLedger gets its balances in Redis (one
-// *model.RedisLedger serves as both); any other ledger is returned as it is:
-// DirectLedger's conditional SQL updates are already exact across nodes.
+// API's side of it. A *ledger.Batch gets its balances in Redis (one
+// *ledger.Redis serves as both); any other ledger is returned as it is:
+// ledger.Direct's conditional SQL updates are already exact across nodes.
 func (n *Node) Ledger(l model.QuotaLedger, admin model.QuotaAdmin) (model.QuotaLedger, model.QuotaAdmin, error) {
-	b, ok := l.(*model.BatchLedger)
+	b, ok := l.(*ledger.Batch)
 	if n == nil || !ok {
 		return l, admin, nil
 	}
-	rl, err := model.NewRedisLedger(b, n.rdb, n.prefix)
+	rl, err := ledger.NewRedis(b, n.rdb, ledger.RedisOptions{Prefix: n.prefix})
 	if err != nil {
 		return nil, nil, err
 	}

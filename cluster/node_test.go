@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"one-api/common"
+	"one-api/ledger"
 	"one-api/model"
 )
 
@@ -187,7 +188,7 @@ func TestNilNodeHandsBackWhatItGot(t *testing.T) {
 	if err != nil || inv != model.Invalidator(r) {
 		t.Errorf("Start on nil = %v, %v; want the local invalidator", inv, err)
 	}
-	l := model.NewDirectLedger(nil)
+	l := ledger.NewDirect(nil)
 	if got, admin, err := n.Ledger(l, l); err != nil || got != model.QuotaLedger(l) || admin != model.QuotaAdmin(l) {
 		t.Errorf("Ledger on nil = %v, %v, %v", got, admin, err)
 	}

@@ -29,9 +29,9 @@ type API struct {
 	Options *model.OptionStore
 	// Invalidator is told about token and user changes so caches drop them.
 	Invalidator model.Invalidator
-	// Quota is the quota ledger's admin side (the *BatchLedger or
-	// *DirectLedger the relay charges through); nil = a DirectLedger on
-	// Store.Gorm().
+	// Quota is the quota ledger's admin side (the *ledger.Batch or
+	// *ledger.Direct the relay charges through); nil = a ledger.Direct on
+	// the Store.
 	Quota model.QuotaAdmin
 	// ChannelsChanged rebuilds the relay's routing table after a channel
 	// was created, changed or deleted.

@@ -14,6 +14,7 @@ import (
 
 	"one-api/controller"
 	"one-api/internal/testdb"
+	"one-api/ledger"
 	"one-api/model"
 	"one-api/relay"
 )
@@ -52,7 +53,7 @@ func testChannelProbe(t *testing.T, dialect string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := relay.New(ctx, relay.Config{Tokens: store, Ledger: model.NewDirectLedger(store.Gorm()), Logs: model.DiscardLogSink{},
+	r, err := relay.New(ctx, relay.Config{Tokens: store, Ledger: ledger.NewDirect(store.Gorm()), Logs: model.DiscardLogSink{},
 		Options: options, Store: store, Client: up.Client(), UnknownModelRatio: 30})
 	if err != nil {
 		t.Fatal(err)

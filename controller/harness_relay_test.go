@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"one-api/controller"
+	"one-api/ledger"
 	"one-api/model"
 	"one-api/relay"
 )
@@ -20,7 +21,7 @@ func withUpstream(client *http.Client) func(*envOptions) {
 func (e *testEnv) withRelay(api *controller.API, client *http.Client) {
 	e.t.Helper()
 	ctx := context.Background()
-	r, err := relay.New(ctx, relay.Config{Tokens: e.store, Ledger: model.NewDirectLedger(e.store.Gorm()), Logs: model.DiscardLogSink{},
+	r, err := relay.New(ctx, relay.Config{Tokens: e.store, Ledger: ledger.NewDirect(e.store.Gorm()), Logs: model.DiscardLogSink{},
 		Options: e.options, Store: e.store, Client: client, UnknownModelRatio: 30})
 	if err != nil {
 		e.t.Fatal(err)

@@ -54,7 +54,7 @@ type testEnv struct {
 	inv      *fakeInvalidator
 	rebuilds atomic.Int32
 	rootID   int
-	quota    model.QuotaAdmin // nil: the API's default, a DirectLedger
+	quota    model.QuotaAdmin // nil: the API's default, a ledger.Direct
 	probe    *controller.ChannelProbe
 	upstream *http.Client // see envOptions.upstream
 }

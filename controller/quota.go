@@ -1,6 +1,9 @@
 package controller
 
-import "one-api/model"
+import (
+	"one-api/ledger"
+	"one-api/model"
+)
 
 // With batched quota updates the database rows lag the ledger by up to one
 // interval. Views therefore add the ledger's pending amounts to the rows they
@@ -14,7 +17,7 @@ func (a *API) quota() model.QuotaAdmin {
 	if a.Quota != nil {
 		return a.Quota
 	}
-	return a.Store.DirectLedger()
+	return ledger.DirectFor(a.Store)
 }
 
 // withPendingUser adds the user's unflushed movements to the row.

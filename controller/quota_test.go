@@ -10,8 +10,8 @@ import (
 
 	"gorm.io/gorm"
 
-	"one-api/common"
 	"one-api/internal/testdb"
+	"one-api/ledger"
 	"one-api/model"
 )
 
@@ -21,15 +21,14 @@ var ledgers = []struct {
 	name string
 	new  func(t *testing.T, s *model.Store) model.QuotaAdmin
 }{
-	{"direct", func(_ *testing.T, s *model.Store) model.QuotaAdmin { return model.NewDirectLedger(s.Gorm()) }},
+	{"direct", func(_ *testing.T, s *model.Store) model.QuotaAdmin { return ledger.NewDirect(s.Gorm()) }},
 	{"batch", newIdleBatchLedger},
 }
 
-// newIdleBatchLedger returns a batched ledger whose clock never ticks:
-// movements stay pending until the test calls Flush (or Apply runs).
+// newIdleBatchLedger returns a batched ledger whose interval outlasts any
+// test: movements stay pending until the test calls Flush (or Apply runs).
 func newIdleBatchLedger(t *testing.T, s *model.Store) model.QuotaAdmin {
-	l := model.NewBatchLedger(s.Gorm(), common.BatchUpdateConfig{Enabled: true, Interval: time.Second},
-		model.WithClock(stoppedClock{}))
+	l := ledger.NewBatch(s.Gorm(), ledger.BatchOptions{Interval: 24 * time.Hour})
 	l.Start()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -41,29 +40,13 @@ func newIdleBatchLedger(t *testing.T, s *model.Store) model.QuotaAdmin {
 	return l
 }
 
-// stoppedClock is a clock whose tickers and timers never fire.
-type stoppedClock struct{}
-
-func (stoppedClock) Now() time.Time                       { return time.Unix(1700000000, 0) }
-func (stoppedClock) NewTicker(time.Duration) model.Ticker { return stoppedTicker{} }
-func (stoppedClock) NewTimer(time.Duration) model.Timer   { return stoppedTimer{} }
-
-type stoppedTicker struct{}
-
-func (stoppedTicker) C() <-chan time.Time { return nil }
-func (stoppedTicker) Stop()               {}
-
-type stoppedTimer struct{ stoppedTicker }
-
-func (stoppedTimer) Stop() bool { return true }
-
 // ledger is the environment's ledger on its charging side.
 func (e *testEnv) ledger() model.QuotaLedger { return e.quota.(model.QuotaLedger) }
 
 // flush writes pending movements (a no-op for the direct ledger).
 func (e *testEnv) flush() {
 	e.t.Helper()
-	if bl, ok := e.quota.(*model.BatchLedger); ok {
+	if bl, ok := e.quota.(*ledger.Batch); ok {
 		if err := bl.Flush(context.Background()); err != nil {
 			e.t.Fatalf("flush: %v", err)
 		}

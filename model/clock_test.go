@@ -2,17 +2,14 @@ package model
 
 import (
 	"context"
-	"errors"
 	"one-api/internal/logtest"
 	"path/filepath"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"gorm.io/gorm"
-
 	"one-api/common"
+	"one-api/internal/testdb"
 )
 
 // manualClock is a Clock that moves only when a test calls Advance. Tickers
@@ -147,67 +144,11 @@ func openPhaseBStore(t testing.TB) *Store {
 	return st
 }
 
-// countStatements counts every SQL statement gorm sends on db from now on.
-func countStatements(t testing.TB, db *gorm.DB) *atomic.Int64 {
-	t.Helper()
-	n := new(atomic.Int64)
-	count := func(*gorm.DB) { n.Add(1) }
-	cb := db.Callback()
-	const name = "phaseb:count"
-	for _, err := range []error{
-		cb.Query().Before("gorm:query").Register(name, count),
-		cb.Create().Before("gorm:create").Register(name, count),
-		cb.Update().Before("gorm:update").Register(name, count),
-		cb.Delete().Before("gorm:delete").Register(name, count),
-		cb.Row().Before("gorm:row").Register(name, count),
-		cb.Raw().Before("gorm:raw").Register(name, count),
-	} {
-		if err != nil {
-			t.Fatalf("register callback: %v", err)
-		}
-	}
-	return n
-}
-
-var errInjected = errors.New("injected failure")
-
-// failStatements makes the next n statements of kind ("create", "update")
-// on table fail; the counter it returns is the failures left to inject, and
-// a test may raise it again.
-func failStatements(t testing.TB, db *gorm.DB, kind, table string, n int64) *atomic.Int64 {
-	t.Helper()
-	left := new(atomic.Int64)
-	left.Store(n)
-	fail := func(tx *gorm.DB) {
-		if tx.Statement.Table != table {
-			return
-		}
-		for {
-			v := left.Load()
-			if v <= 0 {
-				return
-			}
-			if left.CompareAndSwap(v, v-1) {
-				tx.AddError(errInjected)
-				return
-			}
-		}
-	}
-	cb := db.Callback()
-	var err error
-	switch kind {
-	case "create":
-		err = cb.Create().Before("gorm:create").Register("phaseb:fail", fail)
-	case "update":
-		err = cb.Update().Before("gorm:update").Register("phaseb:fail", fail)
-	default:
-		t.Fatalf("failStatements: unknown kind %q", kind)
-	}
-	if err != nil {
-		t.Fatalf("register callback: %v", err)
-	}
-	return left
-}
+var (
+	countStatements = testdb.CountStatements
+	failStatements  = testdb.FailStatements
+	errInjected     = testdb.ErrInjected
+)
 
 // captureLog sends the process log to a buffer for the rest of the test.
 func captureLog(t testing.TB) *logtest.Buffer {

@@ -97,9 +97,3 @@ type QuotaAdmin interface {
 	Forget(userID int)
 	ForgetToken(tokenID int)
 }
-
-// Both ledgers serve the admin API.
-var (
-	_ QuotaAdmin = (*DirectLedger)(nil)
-	_ QuotaAdmin = (*BatchLedger)(nil)
-)

@@ -43,3 +43,18 @@ func openDialectStore(t testing.TB, dialect string) *Store {
 	}
 	return s
 }
+
+// seedAccount creates one user and one limited token with the balances.
+func seedAccount(t *testing.T, s *Store, userQuota, tokenQuota int64) (userID, tokenID int) {
+	t.Helper()
+	u := &User{Username: "u" + common.RandomString(6), Password: "x", Quota: userQuota, Status: UserEnabled,
+		AccessToken: common.RandomString(32), AffCode: common.RandomString(8)}
+	if err := s.db.Create(u).Error; err != nil {
+		t.Fatal(err)
+	}
+	tok := &Token{UserID: u.ID, Key: common.RandomString(48), Status: TokenEnabled, Name: "t", ExpiredTime: -1, RemainQuota: tokenQuota}
+	if err := s.db.Create(tok).Error; err != nil {
+		t.Fatal(err)
+	}
+	return u.ID, tok.ID
+}

@@ -17,6 +17,7 @@ import (
 
 	"one-api/common"
 	"one-api/internal/testdb"
+	"one-api/ledger"
 	"one-api/middleware"
 	"one-api/model"
 	"one-api/tokenlimit"
@@ -140,7 +141,7 @@ func newEnv(t testing.TB, cfg envConfig) *env {
 		cfg.logs = model.NewDirectLogSink(store.LogGorm())
 	}
 	if cfg.ledger == nil {
-		cfg.ledger = model.NewDirectLedger(store.Gorm())
+		cfg.ledger = ledger.NewDirect(store.Gorm())
 	}
 	if cfg.tokens == nil {
 		cfg.tokens = store

@@ -59,9 +59,9 @@ func benchStack(b *testing.B, p profile) *stack {
 }
 
 // BenchmarkRelayPhases reports DB statements per relayed request next to
-// ns/op and allocs/op, for the rollback profile (all-off: DirectLedger,
+// ns/op and allocs/op, for the rollback profile (all-off: ledger.Direct,
 // DirectLogSink, no token cache; 7 statements a request, one-api makes 5–7)
-// and the performance profile (all-on: TokenCache, BatchLedger, LogBatcher;
+// and the performance profile (all-on: TokenCache, ledger.Batch, LogBatcher;
 // target ≤ 0.05). The statements of the final flush — every queued log row
 // and quota delta written, as a clean stop does — are counted in all-on's
 // figure: the batches are only deferred, not skipped.

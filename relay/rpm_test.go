@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"one-api/common"
+	"one-api/ledger"
 	"one-api/model"
 	"one-api/tokenlimit"
 )
@@ -31,12 +32,12 @@ func TestTokenRPMLimit(t *testing.T) {
 	up := newFake(t, answerJSON(10, 20))
 	// The cache and the ledger need the env's store: they are put in place
 	// once it exists.
-	ledger, tokens := &reserveCounter{}, &lateTokens{}
+	counter, tokens := &reserveCounter{}, &lateTokens{}
 	e := newEnv(t, envConfig{
 		channels: []*model.Channel{channel(model.ChannelOpenAI, "a", up.URL, "gpt-3.5-turbo")},
-		limiter:  tokenlimit.NewLocal(), tokens: tokens, ledger: ledger,
+		limiter:  tokenlimit.NewLocal(), tokens: tokens, ledger: counter,
 	})
-	ledger.QuotaLedger = model.NewDirectLedger(e.store.Gorm())
+	counter.QuotaLedger = ledger.NewDirect(e.store.Gorm())
 	cache := model.NewTokenCache(e.store, common.CacheConfig{TTL: time.Hour})
 	tokens.next = cache
 	tok, err := e.store.GetToken(context.Background(), e.tokenID, e.userID)
@@ -70,7 +71,7 @@ func TestTokenRPMLimit(t *testing.T) {
 	if got := e.balances(1); got != paid {
 		t.Errorf("balances after refused requests = %+v, want unchanged %+v", got, paid)
 	}
-	if n := ledger.reserves.Load(); n != int64(limit) {
+	if n := counter.reserves.Load(); n != int64(limit) {
 		t.Errorf("ledger reserves = %d, want %d (none for refused requests)", n, limit)
 	}
 	if n := len(e.logs()); n != limit {

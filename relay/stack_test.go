@@ -13,6 +13,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"one-api/common"
+	"one-api/ledger"
 	"one-api/metrics"
 	"one-api/middleware"
 	"one-api/model"
@@ -114,11 +115,11 @@ func newStackWith(tb testing.TB, store *model.Store, p profile, tweak func(*rela
 	if p.cache {
 		tokens = model.NewTokenCache(store, cfg.Cache)
 	}
-	var ledger model.QuotaLedger = model.NewDirectLedger(store.Gorm())
+	var quota model.QuotaLedger = ledger.NewDirect(store.Gorm())
 	if p.batchQuota {
-		bl := model.NewBatchLedger(store.Gorm(), common.BatchUpdateConfig{Enabled: true, Interval: time.Hour})
+		bl := ledger.NewBatch(store.Gorm(), ledger.BatchOptions{Interval: time.Hour})
 		bl.Start()
-		ledger = bl
+		quota = bl
 		s.closers = append(s.closers, bl.Close)
 	}
 	var logs model.LogSink = model.NewDirectLogSink(store.LogGorm())
@@ -144,7 +145,7 @@ func newStackWith(tb testing.TB, store *model.Store, p profile, tweak func(*rela
 	tb.Cleanup(client.CloseIdleConnections)
 	client.Transport = p.tracer.Transport(m.Transport(client.Transport))
 	rc := relay.Config{
-		Tokens: tokens, Ledger: ledger, Logs: logs, Options: options, Store: store, Client: client,
+		Tokens: tokens, Ledger: quota, Logs: logs, Options: options, Store: store, Client: client,
 		UnknownModelRatio: cfg.UnknownModelRatio, MaxBodyBytes: cfg.MaxRequestBodyBytes,
 	}
 	if tweak != nil {

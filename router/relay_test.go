@@ -10,6 +10,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"one-api/common"
+	"one-api/ledger"
 	"one-api/model"
 	"one-api/relay"
 )
@@ -37,7 +38,7 @@ func TestRegisterRelay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := relay.New(ctx, relay.Config{Tokens: store, Ledger: model.NewDirectLedger(store.Gorm()), Logs: model.DiscardLogSink{},
+	r, err := relay.New(ctx, relay.Config{Tokens: store, Ledger: ledger.NewDirect(store.Gorm()), Logs: model.DiscardLogSink{},
 		Options: options, Store: store, Client: http.DefaultClient})
 	if err != nil {
 		t.Fatal(err)

@@ -1,4 +1,4 @@
-package model
+package ledger
 
 import (
 	"context"
@@ -8,6 +8,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"gorm.io/gorm"
+
+	"one-api/model"
 )
 
 // An admin's absolute write (quota = X) cannot simply land in the database
@@ -16,7 +18,7 @@ import (
 // balance. Apply therefore turns it into a delta: the counter is set to X
 // (atomically, returning X − old), and the row gets old_row + (X − old)
 // instead of X. The write stays the caller's opaque function (the same
-// QuotaAdmin.Apply the BatchLedger serves); the rows it touches are found by
+// QuotaAdmin.Apply the Batch serves); the rows it touches are found by
 // a gorm callback that, only inside Apply, reads the quota column of the rows
 // an UPDATE of users or tokens is about to change.
 
@@ -32,13 +34,9 @@ type quotaWatch struct {
 }
 
 type watchedRow struct {
-	table string // "users" or "tokens"
-	id    int
-	val   int64
+	id  accountID
+	val int64
 }
-
-// watchedColumns are the balance columns with a Redis counter.
-var watchedColumns = map[string]string{"users": "quota", "tokens": "remain_quota"}
 
 // registerQuotaWatch installs the callback once per database handle.
 func registerQuotaWatch(db *gorm.DB) error {
@@ -58,10 +56,11 @@ func watchQuotaUpdate(db *gorm.DB) {
 	if w == nil || db.Error != nil {
 		return
 	}
-	col, ok := watchedColumns[db.Statement.Table]
-	if !ok || !setsColumn(db.Statement, col) {
+	k, ok := kindOfTable(db.Statement.Table)
+	if !ok || !setsColumn(db.Statement, k.table().balance) {
 		return
 	}
+	col := k.table().balance
 	q := db.Session(&gorm.Session{NewDB: true}).Table(db.Statement.Table).Select("id, " + col + " AS val")
 	if where, ok := db.Statement.Clauses["WHERE"]; ok {
 		q = q.Clauses(where.Expression)
@@ -76,7 +75,7 @@ func watchQuotaUpdate(db *gorm.DB) {
 		return
 	}
 	for _, r := range rows {
-		w.before = append(w.before, watchedRow{table: db.Statement.Table, id: r.ID, val: r.Val})
+		w.before = append(w.before, watchedRow{id: accountID{k, r.ID}, val: r.Val})
 	}
 }
 
@@ -94,14 +93,14 @@ func setsColumn(stmt *gorm.Statement, col string) bool {
 	return slices.Contains(stmt.Selects, col) || slices.Contains(stmt.Selects, "*")
 }
 
-// Apply implements QuotaAdmin: write runs in the batch's flush transaction,
-// after this node's pending deltas (as BatchLedger.Apply), and every balance
+// Apply implements model.QuotaAdmin: write runs in the batch's flush
+// transaction, after this node's pending deltas (as Batch.Apply), and every balance
 // it sets absolutely becomes a delta in the database and the new value of the
 // shared counter, so every node's unflushed movements still add up.
-func (l *RedisLedger) Apply(ctx context.Context, write func(tx Tx) error) error {
+func (l *Redis) Apply(ctx context.Context, write func(tx model.Tx) error) error {
 	w := &quotaWatch{}
 	var moved []movedCounter
-	err := l.batch.Apply(context.WithValue(ctx, quotaWatchKey{}, w), func(t Tx) error {
+	err := l.batch.Apply(context.WithValue(ctx, quotaWatchKey{}, w), func(t model.Tx) error {
 		if err := write(t); err != nil {
 			return err
 		}
@@ -128,21 +127,19 @@ type movedCounter struct {
 
 // rebase sets each written row's counter to the value written and rewrites
 // the row as its old value plus the same delta.
-func (l *RedisLedger) rebase(ctx context.Context, tx *gorm.DB, rows []watchedRow) ([]movedCounter, error) {
+func (l *Redis) rebase(ctx context.Context, tx *gorm.DB, rows []watchedRow) ([]movedCounter, error) {
 	var moved []movedCounter
 	for _, r := range rows {
-		col := watchedColumns[r.table]
+		t := r.id.kind.table()
+		col := t.balance
 		var now []int64
-		if err := tx.Table(r.table).Where("id = ?", r.id).Limit(1).Pluck(col, &now).Error; err != nil {
+		if err := tx.Table(t.name).Where("id = ?", r.id.id).Limit(1).Pluck(col, &now).Error; err != nil {
 			return moved, fmt.Errorf("read %s after the admin write: %w", col, err)
 		}
 		if len(now) == 0 {
 			continue // deleted by the write
 		}
-		key := l.userKey(r.id)
-		if r.table == "tokens" {
-			key = l.tokenKey(r.id)
-		}
+		key := l.key(r.id)
 		rctx, cancel := context.WithTimeout(ctx, redisOpTimeout)
 		delta, err := setScript.Run(rctx, l.rdb, []string{key}, now[0], balanceTTL.Milliseconds()).Int64()
 		cancel()
@@ -159,13 +156,13 @@ func (l *RedisLedger) rebase(ctx context.Context, tx *gorm.DB, rows []watchedRow
 		}
 		moved = append(moved, movedCounter{key: key, delta: delta})
 		if fix := r.val + delta - now[0]; fix != 0 {
-			if err := tx.Table(r.table).Where("id = ?", r.id).
+			if err := tx.Table(t.name).Where("id = ?", r.id.id).
 				Update(col, gorm.Expr(col+" + ?", fix)).Error; err != nil {
-				return moved, fmt.Errorf("rebase %s %d: %w", col, r.id, err)
+				return moved, fmt.Errorf("rebase %s %d: %w", col, r.id.id, err)
 			}
 		}
 	}
 	return moved, nil
 }
 
-var _ QuotaAdmin = (*RedisLedger)(nil)
+var _ model.QuotaAdmin = (*Redis)(nil)

@@ -1,4 +1,4 @@
-package model
+package ledger
 
 import (
 	"context"
@@ -12,13 +12,14 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"one-api/common"
+	"one-api/model"
 )
 
-// RedisLedger is the BatchLedger made correct across several gateway nodes:
+// Redis is the Batch ledger made correct across several gateway nodes:
 // the live balance of each user and token is one Redis counter shared by
 // every node, checked and moved atomically by Reserve (a Lua script) and
 // moved by every Settle and Release (INCRBY), while the database writes stay
-// batched per node as relative deltas (col = col + ?) by the BatchLedger it
+// batched per node as relative deltas (col = col + ?) by the Batch it
 // wraps. Without it each node would check its own in-memory balance, and N
 // nodes could spend up to N times a balance.
 //
@@ -30,11 +31,11 @@ import (
 // re-created from the database, off by at most one flush interval of the
 // other nodes' movements on that account.
 //
-// When Redis fails, Reserve falls back to the BatchLedger's local check (the
+// When Redis fails, Reserve falls back to the Batch's local check (the
 // gateway keeps serving) and the accounts it moved are re-read into Redis
 // once it answers again.
-type RedisLedger struct {
-	batch  *BatchLedger
+type Redis struct {
+	batch  *Batch
 	rdb    redis.Cmdable
 	prefix string
 
@@ -63,7 +64,7 @@ const (
 )
 
 // reserveScript checks both balances before moving either, with the same
-// conditions as DirectLedger's WHERE quota >= ? AND quota > 0.
+// conditions as Direct's WHERE quota >= ? AND quota > 0.
 // KEYS: user counter[, token counter]; ARGV: amount, ttl ms.
 var reserveScript = redis.NewScript(`
 local a = tonumber(ARGV[1])
@@ -104,28 +105,40 @@ if not old then return false end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return tonumber(ARGV[1]) - tonumber(old)`)
 
-// NewRedisLedger puts batch's balances in Redis under prefix (for example
-// "oneapi:"). It registers the callbacks Apply needs on batch's database.
-func NewRedisLedger(batch *BatchLedger, rdb redis.Cmdable, prefix string) (*RedisLedger, error) {
-	l := &RedisLedger{batch: batch, rdb: rdb, prefix: prefix, stale: make(map[string]struct{})}
+// RedisOptions configure a Redis ledger.
+type RedisOptions struct {
+	// Prefix starts every key (for example "oneapi:"), so that several
+	// gateways can share one Redis.
+	Prefix string
+}
+
+// NewRedis puts batch's balances in Redis. It registers the callbacks Apply
+// needs on batch's database.
+func NewRedis(batch *Batch, rdb redis.Cmdable, o RedisOptions) (*Redis, error) {
+	l := &Redis{batch: batch, rdb: rdb, prefix: o.Prefix, stale: make(map[string]struct{})}
 	if err := registerQuotaWatch(batch.db); err != nil {
 		return nil, err
 	}
 	return l, nil
 }
 
-func (l *RedisLedger) userKey(id int) string  { return l.prefix + "quota:user:" + strconv.Itoa(id) }
-func (l *RedisLedger) tokenKey(id int) string { return l.prefix + "quota:token:" + strconv.Itoa(id) }
-
-func (l *RedisLedger) keys(r Reservation) []string {
-	if r.Unlimited {
-		return []string{l.userKey(r.UserID)}
-	}
-	return []string{l.userKey(r.UserID), l.tokenKey(r.TokenID)}
+// key is an account's counter: <prefix>quota:user:<id> or
+// <prefix>quota:token:<id>.
+func (l *Redis) key(id accountID) string {
+	return l.prefix + "quota:" + id.kind.table().label + ":" + strconv.Itoa(id.id)
 }
 
-// Reserve implements QuotaLedger.
-func (l *RedisLedger) Reserve(ctx context.Context, r Reservation) error {
+func (l *Redis) keys(r model.Reservation) []string {
+	ids, n := accounts(r)
+	keys := make([]string, n)
+	for i, id := range ids[:n] {
+		keys[i] = l.key(id)
+	}
+	return keys
+}
+
+// Reserve implements model.QuotaLedger.
+func (l *Redis) Reserve(ctx context.Context, r model.Reservation) error {
 	keys := l.keys(r)
 	if err := l.dropStale(ctx, keys); err != nil {
 		return l.fallbackReserve(ctx, r, err)
@@ -147,13 +160,13 @@ func (l *RedisLedger) Reserve(ctx context.Context, r Reservation) error {
 			}
 			return nil
 		case reserveUserShort:
-			return ErrUserQuotaExhausted
+			return model.ErrUserQuotaExhausted
 		case reserveTokenShort:
-			return ErrTokenQuotaExhausted
+			return model.ErrTokenQuotaExhausted
 		case reserveUserAbsent:
-			err = l.init(ctx, keys[0], &User{}, "quota", r.UserID)
+			err = l.init(ctx, keys[0], accountID{userKind, r.UserID})
 		case reserveTokenAbsent:
-			err = l.init(ctx, keys[1], &Token{}, "remain_quota", r.TokenID)
+			err = l.init(ctx, keys[1], accountID{tokenKind, r.TokenID})
 		default:
 			return fmt.Errorf("reserve quota: unexpected script result %d", res)
 		}
@@ -168,8 +181,8 @@ func (l *RedisLedger) Reserve(ctx context.Context, r Reservation) error {
 	return errors.New("reserve quota: balance counters keep disappearing from Redis")
 }
 
-// Settle implements QuotaLedger.
-func (l *RedisLedger) Settle(ctx context.Context, s Settlement) error {
+// Settle implements model.QuotaLedger.
+func (l *Redis) Settle(ctx context.Context, s model.Settlement) error {
 	if err := l.batch.Settle(ctx, s); err != nil {
 		return err
 	}
@@ -179,8 +192,8 @@ func (l *RedisLedger) Settle(ctx context.Context, s Settlement) error {
 	return nil
 }
 
-// Release implements QuotaLedger.
-func (l *RedisLedger) Release(ctx context.Context, r Reservation) error {
+// Release implements model.QuotaLedger.
+func (l *Redis) Release(ctx context.Context, r model.Reservation) error {
 	if r.Amount == 0 {
 		return nil
 	}
@@ -199,36 +212,24 @@ func (e redisError) Error() string { return "redis: " + e.err.Error() }
 func (e redisError) Unwrap() error { return e.err }
 
 // init creates a missing counter from the database plus this node's
-// unflushed deltas. Under the batch's flushMu no deltas are in flight, so
-// the two add up exactly; SET NX lets the first node's value stand.
-func (l *RedisLedger) init(ctx context.Context, key string, table any, col string, id int) error {
-	l.batch.flushMu.Lock()
-	defer l.batch.flushMu.Unlock()
-	v, err := l.batch.readColumn(ctx, table, col, id)
-	if err != nil {
-		return fmt.Errorf("load %s %d: %w", col, id, err)
-	}
-	l.batch.mu.Lock()
-	if _, ok := table.(*User); ok {
-		if u := l.batch.users[id]; u != nil {
-			v += u.pending.Quota
+// unflushed deltas. Under the batch's flushMu (exactBalance) no deltas are
+// in flight, so the two add up exactly; SET NX lets the first node's value
+// stand.
+func (l *Redis) init(ctx context.Context, key string, id accountID) error {
+	return l.batch.exactBalance(ctx, id, func(v int64) error {
+		rctx, cancel := context.WithTimeout(ctx, redisOpTimeout)
+		defer cancel()
+		if err := l.rdb.SetNX(rctx, key, v, balanceTTL).Err(); err != nil {
+			return redisError{err}
 		}
-	} else if t := l.batch.tokens[id]; t != nil {
-		v += t.pending.RemainQuota
-	}
-	l.batch.mu.Unlock()
-	rctx, cancel := context.WithTimeout(ctx, redisOpTimeout)
-	defer cancel()
-	if err := l.rdb.SetNX(rctx, key, v, balanceTTL).Err(); err != nil {
-		return redisError{err}
-	}
-	l.inits.Add(1)
-	return nil
+		l.inits.Add(1)
+		return nil
+	})
 }
 
 // move adds delta to the counters; a failure marks them stale so they are
 // re-read from the database once Redis answers again.
-func (l *RedisLedger) move(ctx context.Context, keys []string, delta int64) {
+func (l *Redis) move(ctx context.Context, keys []string, delta int64) {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), redisOpTimeout)
 	defer cancel()
 	if err := moveScript.Run(rctx, l.rdb, keys, delta, balanceTTL.Milliseconds()).Err(); err != nil {
@@ -240,7 +241,7 @@ func (l *RedisLedger) move(ctx context.Context, keys []string, delta int64) {
 // fallbackReserve checks the node's own in-memory balance when Redis fails:
 // the gateway keeps serving, at the cost of per-node enforcement until Redis
 // is back.
-func (l *RedisLedger) fallbackReserve(ctx context.Context, r Reservation, cause error) error {
+func (l *Redis) fallbackReserve(ctx context.Context, r model.Reservation, cause error) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
@@ -253,7 +254,7 @@ func (l *RedisLedger) fallbackReserve(ctx context.Context, r Reservation, cause 
 	return nil
 }
 
-func (l *RedisLedger) markStale(keys []string) {
+func (l *Redis) markStale(keys []string) {
 	l.mu.Lock()
 	for _, k := range keys {
 		l.stale[k] = struct{}{}
@@ -263,7 +264,7 @@ func (l *RedisLedger) markStale(keys []string) {
 
 // dropStale deletes the counters among keys that missed a movement, so they
 // are created again from the database with this node's deltas.
-func (l *RedisLedger) dropStale(ctx context.Context, keys []string) error {
+func (l *Redis) dropStale(ctx context.Context, keys []string) error {
 	l.mu.Lock()
 	var drop []string
 	for _, k := range keys {
@@ -288,62 +289,38 @@ func (l *RedisLedger) dropStale(ctx context.Context, keys []string) error {
 	return nil
 }
 
-// Pending implements QuotaAdmin (the database rows lag as with BatchLedger).
-func (l *RedisLedger) Pending(userID int) UserDelta { return l.batch.Pending(userID) }
+// Pending implements model.QuotaAdmin (the database rows lag as with Batch).
+func (l *Redis) Pending(userID int) model.UserDelta { return l.batch.Pending(userID) }
 
-// PendingToken implements QuotaAdmin.
-func (l *RedisLedger) PendingToken(tokenID int) TokenDelta { return l.batch.PendingToken(tokenID) }
+// PendingToken implements model.QuotaAdmin.
+func (l *Redis) PendingToken(tokenID int) model.TokenDelta { return l.batch.PendingToken(tokenID) }
 
-// PendingChannel implements QuotaAdmin.
-func (l *RedisLedger) PendingChannel(channelID int) int64 { return l.batch.PendingChannel(channelID) }
+// PendingChannel implements model.QuotaAdmin.
+func (l *Redis) PendingChannel(channelID int) int64 { return l.batch.PendingChannel(channelID) }
 
-// Forget implements QuotaAdmin. The shared counter already holds every
+// Forget implements model.QuotaAdmin. The shared counter already holds every
 // movement, admin writes included (they go through Apply or Credit), so
 // only the local fallback balance is dropped.
-func (l *RedisLedger) Forget(userID int) { l.batch.Forget(userID) }
+func (l *Redis) Forget(userID int) { l.batch.Forget(userID) }
 
-// ForgetToken implements QuotaAdmin.
-func (l *RedisLedger) ForgetToken(tokenID int) { l.batch.ForgetToken(tokenID) }
+// ForgetToken implements model.QuotaAdmin.
+func (l *Redis) ForgetToken(tokenID int) { l.batch.ForgetToken(tokenID) }
 
 // Flush writes this node's pending deltas now.
-func (l *RedisLedger) Flush(ctx context.Context) error { return l.batch.Flush(ctx) }
+func (l *Redis) Flush(ctx context.Context) error { return l.batch.Flush(ctx) }
 
-// Close flushes and stops the wrapped BatchLedger.
-func (l *RedisLedger) Close(ctx context.Context) error { return l.batch.Close(ctx) }
+// Close flushes and stops the wrapped Batch.
+func (l *Redis) Close(ctx context.Context) error { return l.batch.Close(ctx) }
 
-// RedisLedgerStats are the ledger's counters, for metrics and tests.
-type RedisLedgerStats struct {
+// RedisStats are the ledger's counters, for metrics and tests.
+type RedisStats struct {
 	Inits     int64 // counters created from the database
 	Fallbacks int64 // reservations checked locally because Redis failed
 }
 
 // Stats returns the counters.
-func (l *RedisLedger) Stats() RedisLedgerStats {
-	return RedisLedgerStats{Inits: l.inits.Load(), Fallbacks: l.fallbacks.Load()}
+func (l *Redis) Stats() RedisStats {
+	return RedisStats{Inits: l.inits.Load(), Fallbacks: l.fallbacks.Load()}
 }
 
-// hold moves a reservation into the pending deltas without a balance check:
-// the RedisLedger already checked the shared balance. After Close it writes
-// through, as BatchLedger does.
-func (l *BatchLedger) hold(ctx context.Context, r Reservation) error {
-	l.mu.Lock()
-	if l.closed {
-		l.mu.Unlock()
-		// A release of minus the amount is an unconditional debit.
-		neg := r
-		neg.Amount = -r.Amount
-		return l.direct.Release(ctx, neg)
-	}
-	u := l.user(r.UserID)
-	u.balance -= r.Amount
-	u.pending.Quota -= r.Amount
-	if !r.Unlimited {
-		t := l.token(r.TokenID)
-		t.balance -= r.Amount
-		t.pending.RemainQuota -= r.Amount
-	}
-	l.mu.Unlock()
-	return nil
-}
-
-var _ QuotaLedger = (*RedisLedger)(nil)
+var _ model.QuotaLedger = (*Redis)(nil)

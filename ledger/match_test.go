@@ -1,4 +1,4 @@
-package model
+package ledger
 
 import (
 	"context"
@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"gorm.io/gorm"
+
+	"one-api/model"
 )
 
 type ledgerToken struct {
@@ -28,14 +30,14 @@ func seedLedger(t testing.TB, db *gorm.DB) ledgerFixture {
 	t.Helper()
 	var f ledgerFixture
 	for i, q := range []int64{0, 900, 4000, 1 << 40} {
-		u := &User{Username: fmt.Sprintf("u%d", i), Password: "x", Status: UserEnabled, Quota: q,
+		u := &model.User{Username: fmt.Sprintf("u%d", i), Password: "x", Status: model.UserEnabled, Quota: q,
 			Group: "default", AccessToken: fmt.Sprintf("at%d", i), AffCode: fmt.Sprintf("aff%d", i)}
 		if err := db.Create(u).Error; err != nil {
 			t.Fatalf("seed user: %v", err)
 		}
 		f.users = append(f.users, u.ID)
 		for j, remain := range []int64{600, 2500, 0} {
-			tok := &Token{UserID: u.ID, Key: fmt.Sprintf("k%d-%d", i, j), Status: TokenEnabled, ExpiredTime: -1,
+			tok := &model.Token{UserID: u.ID, Key: fmt.Sprintf("k%d-%d", i, j), Status: model.TokenEnabled, ExpiredTime: -1,
 				RemainQuota: remain, UnlimitedQuota: j == 2}
 			if err := db.Create(tok).Error; err != nil {
 				t.Fatalf("seed token: %v", err)
@@ -44,7 +46,7 @@ func seedLedger(t testing.TB, db *gorm.DB) ledgerFixture {
 		}
 	}
 	for i := range 2 {
-		ch := &Channel{Name: fmt.Sprintf("ch%d", i), Key: "sk", Status: ChannelEnabled}
+		ch := &model.Channel{Name: fmt.Sprintf("ch%d", i), Key: "sk", Status: model.ChannelEnabled}
 		if err := db.Create(ch).Error; err != nil {
 			t.Fatalf("seed channel: %v", err)
 		}
@@ -54,25 +56,25 @@ func seedLedger(t testing.TB, db *gorm.DB) ledgerFixture {
 }
 
 type ledgerState struct {
-	users    map[int]UserDelta  // quota, used_quota, request_count
-	tokens   map[int]TokenDelta // remain_quota, used_quota
+	users    map[int]model.UserDelta  // quota, used_quota, request_count
+	tokens   map[int]model.TokenDelta // remain_quota, used_quota
 	channels map[int]int64
 }
 
 func readLedgerState(t testing.TB, db *gorm.DB) ledgerState {
 	t.Helper()
-	s := ledgerState{users: map[int]UserDelta{}, tokens: map[int]TokenDelta{}, channels: map[int]int64{}}
-	var users []User
-	var tokens []Token
-	var channels []Channel
+	s := ledgerState{users: map[int]model.UserDelta{}, tokens: map[int]model.TokenDelta{}, channels: map[int]int64{}}
+	var users []model.User
+	var tokens []model.Token
+	var channels []model.Channel
 	if err := errors.Join(db.Find(&users).Error, db.Find(&tokens).Error, db.Find(&channels).Error); err != nil {
 		t.Fatalf("read state: %v", err)
 	}
 	for _, u := range users {
-		s.users[u.ID] = UserDelta{u.Quota, u.UsedQuota, int64(u.RequestCount)}
+		s.users[u.ID] = model.UserDelta{Quota: u.Quota, UsedQuota: u.UsedQuota, RequestCount: int64(u.RequestCount)}
 	}
 	for _, tk := range tokens {
-		s.tokens[tk.ID] = TokenDelta{tk.RemainQuota, tk.UsedQuota}
+		s.tokens[tk.ID] = model.TokenDelta{RemainQuota: tk.RemainQuota, UsedQuota: tk.UsedQuota}
 	}
 	for _, c := range channels {
 		s.channels[c.ID] = c.UsedQuota
@@ -100,15 +102,15 @@ func compareLedgerStates(t *testing.T, label string, got, want ledgerState) {
 }
 
 // withPending is what the API shows: the row plus the unflushed deltas.
-func withPending(s ledgerState, l *BatchLedger) ledgerState {
-	out := ledgerState{users: map[int]UserDelta{}, tokens: map[int]TokenDelta{}, channels: map[int]int64{}}
+func withPending(s ledgerState, l *Batch) ledgerState {
+	out := ledgerState{users: map[int]model.UserDelta{}, tokens: map[int]model.TokenDelta{}, channels: map[int]int64{}}
 	for id, u := range s.users {
 		p := l.Pending(id)
-		out.users[id] = UserDelta{u.Quota + p.Quota, u.UsedQuota + p.UsedQuota, u.RequestCount + p.RequestCount}
+		out.users[id] = model.UserDelta{Quota: u.Quota + p.Quota, UsedQuota: u.UsedQuota + p.UsedQuota, RequestCount: u.RequestCount + p.RequestCount}
 	}
 	for id, tk := range s.tokens {
 		p := l.PendingToken(id)
-		out.tokens[id] = TokenDelta{tk.RemainQuota + p.RemainQuota, tk.UsedQuota + p.UsedQuota}
+		out.tokens[id] = model.TokenDelta{RemainQuota: tk.RemainQuota + p.RemainQuota, UsedQuota: tk.UsedQuota + p.UsedQuota}
 	}
 	for id, used := range s.channels {
 		out.channels[id] = used + l.PendingChannel(id)
@@ -117,7 +119,7 @@ func withPending(s ledgerState, l *BatchLedger) ledgerState {
 }
 
 func sameOutcome(a, b error) bool {
-	for _, s := range []error{ErrUserQuotaExhausted, ErrTokenQuotaExhausted} {
+	for _, s := range []error{model.ErrUserQuotaExhausted, model.ErrTokenQuotaExhausted} {
 		if errors.Is(a, s) || errors.Is(b, s) {
 			return errors.Is(a, s) && errors.Is(b, s)
 		}
@@ -135,19 +137,19 @@ func TestBatchLedgerMatchesDirect(t *testing.T) {
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
 			ctx := context.Background()
 			dst, bst := openPhaseBStore(t), openPhaseBStore(t)
-			f := seedLedger(t, dst.db)
-			seedLedger(t, bst.db)
-			direct := NewDirectLedger(dst.db)
-			batch := newTestBatchLedger(t, bst.db)
+			f := seedLedger(t, dst.Gorm())
+			seedLedger(t, bst.Gorm())
+			direct := NewDirect(dst.Gorm())
+			batch := newTestBatchLedger(t, bst.Gorm(), nil)
 			rng := rand.New(rand.NewPCG(seed, 42))
-			var open []Reservation
+			var open []model.Reservation
 			refused := 0
 
 			for step := range 400 {
 				switch p := rng.IntN(100); {
 				case p < 40:
 					tk := f.tokens[rng.IntN(len(f.tokens))]
-					r := Reservation{UserID: tk.user, TokenID: tk.id, Unlimited: tk.unlimited, Amount: rng.Int64N(700)}
+					r := model.Reservation{UserID: tk.user, TokenID: tk.id, Unlimited: tk.unlimited, Amount: rng.Int64N(700)}
 					if rng.IntN(8) == 0 {
 						r.Amount = 0 // refused at a zero or negative balance all the same
 					}
@@ -162,7 +164,7 @@ func TestBatchLedgerMatchesDirect(t *testing.T) {
 					}
 				case p < 70 && len(open) > 0:
 					i := rng.IntN(len(open))
-					s := Settlement{Reservation: open[i], ChannelID: rng.IntN(len(f.channels) + 1), Quota: rng.Int64N(900)}
+					s := model.Settlement{Reservation: open[i], ChannelID: rng.IntN(len(f.channels) + 1), Quota: rng.Int64N(900)}
 					open = append(open[:i], open[i+1:]...)
 					if err := errors.Join(direct.Settle(ctx, s), batch.Settle(ctx, s)); err != nil {
 						t.Fatalf("step %d: Settle: %v", step, err)
@@ -186,10 +188,10 @@ func TestBatchLedgerMatchesDirect(t *testing.T) {
 					add := rng.Int64N(3000)
 					topUp := func(db *gorm.DB) error {
 						return errors.Join(
-							db.Model(&User{}).Where("id = ?", tk.user).Update("quota", gorm.Expr("quota + ?", add)).Error,
-							db.Model(&Token{}).Where("id = ?", tk.id).Update("remain_quota", gorm.Expr("remain_quota + ?", add)).Error)
+							db.Model(&model.User{}).Where("id = ?", tk.user).Update("quota", gorm.Expr("quota + ?", add)).Error,
+							db.Model(&model.Token{}).Where("id = ?", tk.id).Update("remain_quota", gorm.Expr("remain_quota + ?", add)).Error)
 					}
-					if err := errors.Join(topUp(dst.db), topUp(bst.db)); err != nil {
+					if err := errors.Join(topUp(dst.Gorm()), topUp(bst.Gorm())); err != nil {
 						t.Fatalf("step %d: top-up: %v", step, err)
 					}
 					batch.Forget(tk.user)
@@ -199,21 +201,21 @@ func TestBatchLedgerMatchesDirect(t *testing.T) {
 					q, r := rng.Int64N(5000), rng.Int64N(3000)
 					set := func(db *gorm.DB) error {
 						return errors.Join(
-							db.Model(&User{}).Where("id = ?", tk.user).Update("quota", q).Error,
-							db.Model(&Token{}).Where("id = ?", tk.id).Update("remain_quota", r).Error)
+							db.Model(&model.User{}).Where("id = ?", tk.user).Update("quota", q).Error,
+							db.Model(&model.Token{}).Where("id = ?", tk.id).Update("remain_quota", r).Error)
 					}
-					if err := errors.Join(set(dst.db), batch.Apply(ctx, func(x Tx) error { return set(x.Gorm()) })); err != nil {
+					if err := errors.Join(set(dst.Gorm()), batch.Apply(ctx, func(x model.Tx) error { return set(x.Gorm()) })); err != nil {
 						t.Fatalf("step %d: Apply: %v", step, err)
 					}
 				default:
-					want := readLedgerState(t, dst.db)
-					compareLedgerStates(t, fmt.Sprintf("step %d, row+Pending", step), withPending(readLedgerState(t, bst.db), batch), want)
+					want := readLedgerState(t, dst.Gorm())
+					compareLedgerStates(t, fmt.Sprintf("step %d, row+Pending", step), withPending(readLedgerState(t, bst.Gorm()), batch), want)
 				}
 			}
 			if err := batch.Flush(ctx); err != nil {
 				t.Fatalf("final Flush: %v", err)
 			}
-			compareLedgerStates(t, "after flush", readLedgerState(t, bst.db), readLedgerState(t, dst.db))
+			compareLedgerStates(t, "after flush", readLedgerState(t, bst.Gorm()), readLedgerState(t, dst.Gorm()))
 			if refused == 0 {
 				t.Error("no Reserve was refused: the sequence never tested the limits")
 			}

@@ -111,22 +111,12 @@ func (l *DirectLedger) Forget(int) {}
 // ForgetToken implements QuotaAdmin.
 func (l *DirectLedger) ForgetToken(int) {}
 
-// DirectLogSink inserts each log row as it comes.
-type DirectLogSink struct{ db *gorm.DB }
-
-// NewDirectLogSink returns a sink writing through to db.
-func NewDirectLogSink(db *gorm.DB) *DirectLogSink { return &DirectLogSink{db: db} }
-
-// Record implements LogSink.
-func (s *DirectLogSink) Record(ctx context.Context, l *Log) error {
-	if err := s.db.WithContext(ctx).Create(l).Error; err != nil {
-		return fmt.Errorf("insert log: %w", err)
-	}
-	return nil
+// Credit implements QuotaAdmin: the write has its own transaction.
+func (l *DirectLedger) Credit(ctx context.Context, _ int, write func(tx Tx) (int64, error)) error {
+	return l.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		_, err := write(NewTx(tx))
+		return err
+	})
 }
 
-// DiscardLogSink drops rows: LOG_CONSUME_ENABLED=false.
-type DiscardLogSink struct{}
-
-// Record implements LogSink.
-func (DiscardLogSink) Record(context.Context, *Log) error { return nil }
+var _ QuotaAdmin = (*DirectLedger)(nil)

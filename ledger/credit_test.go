@@ -1,4 +1,4 @@
-package model
+package ledger
 
 import (
 	"context"
@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"gorm.io/gorm"
+
+	"one-api/model"
 )
 
 // A credit (quota = quota + n, e.g. a redeemed code) on one node while both
@@ -13,23 +15,23 @@ import (
 // once, nobody's charges are lost, and the database ends equal to it. A
 // credit whose transaction fails moves nothing.
 func TestRedisLedgerCreditKeepsEveryNodesCharges(t *testing.T) {
-	forEachDialect(t, func(t *testing.T, s *Store) {
+	forEachDialect(t, func(t *testing.T, s *model.Store) {
 		rdb, prefix := testRedis(t)
 		ctx := context.Background()
 		userID, tokenID := seedAccount(t, s, 1000, 1000)
 		a, b := newRedisNode(t, s, rdb, prefix), newRedisNode(t, s, rdb, prefix)
-		r := Reservation{UserID: userID, TokenID: tokenID, Amount: 100}
-		for _, l := range []*RedisLedger{a, b} {
+		r := model.Reservation{UserID: userID, TokenID: tokenID, Amount: 100}
+		for _, l := range []*Redis{a, b} {
 			if err := l.Reserve(ctx, r); err != nil {
 				t.Fatal(err)
 			}
-			if err := l.Settle(ctx, Settlement{Reservation: r, Quota: 60}); err != nil {
+			if err := l.Settle(ctx, model.Settlement{Reservation: r, Quota: 60}); err != nil {
 				t.Fatal(err)
 			}
 		}
 		counter := func() int64 {
 			t.Helper()
-			v, err := rdb.Get(ctx, a.userKey(userID)).Int64()
+			v, err := rdb.Get(ctx, a.key(accountID{userKind, userID})).Int64()
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -39,9 +41,9 @@ func TestRedisLedgerCreditKeepsEveryNodesCharges(t *testing.T) {
 			t.Fatalf("shared balance = %d before the credit, want %d", g, w)
 		}
 
-		err := b.Credit(ctx, userID, func(x Tx) (int64, error) {
+		err := b.Credit(ctx, userID, func(x model.Tx) (int64, error) {
 			tx := x.Gorm()
-			return 500, tx.Model(&User{}).Where("id = ?", userID).Update("quota", gorm.Expr("quota + ?", 500)).Error
+			return 500, tx.Model(&model.User{}).Where("id = ?", userID).Update("quota", gorm.Expr("quota + ?", 500)).Error
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -51,9 +53,9 @@ func TestRedisLedgerCreditKeepsEveryNodesCharges(t *testing.T) {
 		}
 
 		boom := errors.New("boom")
-		err = a.Credit(ctx, userID, func(x Tx) (int64, error) {
+		err = a.Credit(ctx, userID, func(x model.Tx) (int64, error) {
 			tx := x.Gorm()
-			if err := tx.Model(&User{}).Where("id = ?", userID).Update("quota", gorm.Expr("quota + ?", 70)).Error; err != nil {
+			if err := tx.Model(&model.User{}).Where("id = ?", userID).Update("quota", gorm.Expr("quota + ?", 70)).Error; err != nil {
 				return 0, err
 			}
 			return 70, boom
@@ -65,7 +67,7 @@ func TestRedisLedgerCreditKeepsEveryNodesCharges(t *testing.T) {
 			t.Errorf("shared balance = %d after a failed credit, want %d", g, w)
 		}
 
-		for _, l := range []*RedisLedger{a, b} {
+		for _, l := range []*Redis{a, b} {
 			if err := l.Flush(ctx); err != nil {
 				t.Fatal(err)
 			}

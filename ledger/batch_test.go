@@ -1,4 +1,4 @@
-package model
+package ledger
 
 import (
 	"context"
@@ -8,17 +8,19 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"gorm.io/gorm"
 
-	"one-api/common"
+	"one-api/model"
 )
 
-func newTestBatchLedger(t testing.TB, db *gorm.DB, opts ...WorkerOption) *BatchLedger {
+// newTestBatchLedger returns a ledger that is never started: it flushes
+// only when the test says so.
+func newTestBatchLedger(t testing.TB, db *gorm.DB, onFlush func(int, error)) *Batch {
 	t.Helper()
-	l := NewBatchLedger(db, common.BatchUpdateConfig{Enabled: true, Interval: 5 * time.Second},
-		append([]WorkerOption{WithClock(newManualClock())}, opts...)...)
+	l := NewBatch(db, BatchOptions{Interval: 5 * time.Second, OnFlush: onFlush})
 	t.Cleanup(func() { l.Close(context.Background()) })
 	return l
 }
@@ -26,70 +28,70 @@ func newTestBatchLedger(t testing.TB, db *gorm.DB, opts ...WorkerOption) *BatchL
 func TestBatchLedgerTokenAtLimit(t *testing.T) {
 	ctx := context.Background()
 	st := openPhaseBStore(t)
-	uid, tids := seedUserTokens(t, st.db, "alice", 1<<40, "k") // token remain 1000
-	l := newTestBatchLedger(t, st.db)
-	queries := countStatements(t, st.db)
-	r := Reservation{UserID: uid, TokenID: tids[0], Amount: 600}
+	uid, tids := seedUserTokens(t, st.Gorm(), "alice", 1<<40, "k") // token remain 1000
+	l := newTestBatchLedger(t, st.Gorm(), nil)
+	queries := countStatements(t, st.Gorm())
+	r := model.Reservation{UserID: uid, TokenID: tids[0], Amount: 600}
 	if err := l.Reserve(ctx, r); err != nil {
 		t.Fatalf("first Reserve: %v", err)
 	}
-	if err := l.Reserve(ctx, r); !errors.Is(err, ErrTokenQuotaExhausted) {
-		t.Fatalf("second Reserve = %v, want ErrTokenQuotaExhausted (400 left)", err)
+	if err := l.Reserve(ctx, r); !errors.Is(err, model.ErrTokenQuotaExhausted) {
+		t.Fatalf("second Reserve = %v, want model.ErrTokenQuotaExhausted (400 left)", err)
 	}
-	if err := l.Reserve(ctx, Reservation{UserID: uid, TokenID: tids[0], Amount: 400}); err != nil {
+	if err := l.Reserve(ctx, model.Reservation{UserID: uid, TokenID: tids[0], Amount: 400}); err != nil {
 		t.Fatalf("Reserve of exactly what is left: %v", err)
 	}
-	if err := l.Reserve(ctx, Reservation{UserID: uid, TokenID: tids[0], Amount: 0}); !errors.Is(err, ErrTokenQuotaExhausted) {
-		t.Fatalf("Reserve at 0 = %v, want ErrTokenQuotaExhausted", err)
+	if err := l.Reserve(ctx, model.Reservation{UserID: uid, TokenID: tids[0], Amount: 0}); !errors.Is(err, model.ErrTokenQuotaExhausted) {
+		t.Fatalf("Reserve at 0 = %v, want model.ErrTokenQuotaExhausted", err)
 	}
 	if g := queries.Load(); g != 2 {
 		t.Errorf("%d queries for four Reserves, want 2 (one balance load each for user and token)", g)
 	}
 	// A request that cost more than it reserved overdraws by its own excess
 	// only, as with DirectLedger; the next one is refused.
-	if err := l.Settle(ctx, Settlement{Reservation: r, Quota: 700}); err != nil {
+	if err := l.Settle(ctx, model.Settlement{Reservation: r, Quota: 700}); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.Reserve(ctx, Reservation{UserID: uid, TokenID: tids[0], Amount: 1}); !errors.Is(err, ErrTokenQuotaExhausted) {
-		t.Fatalf("Reserve after overdraw = %v, want ErrTokenQuotaExhausted", err)
+	if err := l.Reserve(ctx, model.Reservation{UserID: uid, TokenID: tids[0], Amount: 1}); !errors.Is(err, model.ErrTokenQuotaExhausted) {
+		t.Fatalf("Reserve after overdraw = %v, want model.ErrTokenQuotaExhausted", err)
 	}
 	// The user's own balance is checked first.
-	poor, ptids := seedUserTokens(t, st.db, "bob", 50, "kb")
-	if err := l.Reserve(ctx, Reservation{UserID: poor, TokenID: ptids[0], Amount: 51}); !errors.Is(err, ErrUserQuotaExhausted) {
-		t.Fatalf("Reserve past the user's quota = %v, want ErrUserQuotaExhausted", err)
+	poor, ptids := seedUserTokens(t, st.Gorm(), "bob", 50, "kb")
+	if err := l.Reserve(ctx, model.Reservation{UserID: poor, TokenID: ptids[0], Amount: 51}); !errors.Is(err, model.ErrUserQuotaExhausted) {
+		t.Fatalf("Reserve past the user's quota = %v, want model.ErrUserQuotaExhausted", err)
 	}
-	broke, btids := seedUserTokens(t, st.db, "carol", 0, "kc")
-	if err := l.Reserve(ctx, Reservation{UserID: broke, TokenID: btids[0], Amount: 0}); !errors.Is(err, ErrUserQuotaExhausted) {
-		t.Fatalf("Reserve of 0 at a zero balance = %v, want ErrUserQuotaExhausted", err)
+	broke, btids := seedUserTokens(t, st.Gorm(), "carol", 0, "kc")
+	if err := l.Reserve(ctx, model.Reservation{UserID: broke, TokenID: btids[0], Amount: 0}); !errors.Is(err, model.ErrUserQuotaExhausted) {
+		t.Fatalf("Reserve of 0 at a zero balance = %v, want model.ErrUserQuotaExhausted", err)
 	}
 }
 
 func TestBatchLedgerForgetAfterTopUp(t *testing.T) {
 	ctx := context.Background()
 	st := openPhaseBStore(t)
-	uid, tids := seedUserTokens(t, st.db, "alice", 100, "k")
-	l := newTestBatchLedger(t, st.db)
-	r := Reservation{UserID: uid, TokenID: tids[0], Amount: 100}
+	uid, tids := seedUserTokens(t, st.Gorm(), "alice", 100, "k")
+	l := newTestBatchLedger(t, st.Gorm(), nil)
+	r := model.Reservation{UserID: uid, TokenID: tids[0], Amount: 100}
 	if err := l.Reserve(ctx, r); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.Reserve(ctx, Reservation{UserID: uid, TokenID: tids[0], Amount: 1}); !errors.Is(err, ErrUserQuotaExhausted) {
-		t.Fatalf("Reserve at 0 = %v, want ErrUserQuotaExhausted", err)
+	if err := l.Reserve(ctx, model.Reservation{UserID: uid, TokenID: tids[0], Amount: 1}); !errors.Is(err, model.ErrUserQuotaExhausted) {
+		t.Fatalf("Reserve at 0 = %v, want model.ErrUserQuotaExhausted", err)
 	}
 	// The admin tops up (a relative write) and tells the ledger.
-	st.db.Model(&User{}).Where("id = ?", uid).Update("quota", gorm.Expr("quota + ?", 500))
+	st.Gorm().Model(&model.User{}).Where("id = ?", uid).Update("quota", gorm.Expr("quota + ?", 500))
 	l.Forget(uid)
-	if err := l.Reserve(ctx, Reservation{UserID: uid, TokenID: tids[0], Amount: 500}); err != nil {
+	if err := l.Reserve(ctx, model.Reservation{UserID: uid, TokenID: tids[0], Amount: 500}); err != nil {
 		t.Fatalf("Reserve of the top-up: %v", err)
 	}
-	if err := l.Reserve(ctx, Reservation{UserID: uid, TokenID: tids[0], Amount: 1}); !errors.Is(err, ErrUserQuotaExhausted) {
-		t.Fatalf("Reserve past the top-up = %v, want ErrUserQuotaExhausted", err)
+	if err := l.Reserve(ctx, model.Reservation{UserID: uid, TokenID: tids[0], Amount: 1}); !errors.Is(err, model.ErrUserQuotaExhausted) {
+		t.Fatalf("Reserve past the top-up = %v, want model.ErrUserQuotaExhausted", err)
 	}
 	if err := l.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	var u User
-	st.db.First(&u, uid)
+	var u model.User
+	st.Gorm().First(&u, uid)
 	if u.Quota != 0 {
 		t.Errorf("quota = %d, want 0 (100 + 500 top-up − 600 reserved)", u.Quota)
 	}
@@ -114,25 +116,25 @@ func TestBatchLedgerMovementDuringFlush(t *testing.T) {
 		name      string
 		userQuota int64
 		unlimited bool
-		pending   func(l *BatchLedger, uid, tid int) int64
+		pending   func(l *Batch, uid, tid int) int64
 		refusal   error
 	}{
-		{"user balance", 1000, true, func(l *BatchLedger, uid, _ int) int64 { return l.Pending(uid).Quota }, ErrUserQuotaExhausted},
-		{"token balance", 1 << 40, false, func(l *BatchLedger, _, tid int) int64 { return l.PendingToken(tid).RemainQuota }, ErrTokenQuotaExhausted},
+		{"user balance", 1000, true, func(l *Batch, uid, _ int) int64 { return l.Pending(uid).Quota }, model.ErrUserQuotaExhausted},
+		{"token balance", 1 << 40, false, func(l *Batch, _, tid int) int64 { return l.PendingToken(tid).RemainQuota }, model.ErrTokenQuotaExhausted},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
 			st := openPhaseBStore(t)
-			uid, tids := seedUserTokens(t, st.db, "alice", tc.userQuota, "k") // token remain 1000
-			l := newTestBatchLedger(t, st.db)
+			uid, tids := seedUserTokens(t, st.Gorm(), "alice", tc.userQuota, "k") // token remain 1000
+			l := newTestBatchLedger(t, st.Gorm(), nil)
 			reserve := func(n int64) error {
-				return l.Reserve(ctx, Reservation{UserID: uid, TokenID: tids[0], Unlimited: tc.unlimited, Amount: n})
+				return l.Reserve(ctx, model.Reservation{UserID: uid, TokenID: tids[0], Unlimited: tc.unlimited, Amount: n})
 			}
 			if err := reserve(100); err != nil {
 				t.Fatal(err)
 			}
-			onceDuring(t, st.db, "users", func() {
+			onceDuring(t, st.Gorm(), "users", func() {
 				if err := reserve(300); err != nil {
 					t.Errorf("Reserve during flush: %v", err)
 				}
@@ -157,13 +159,13 @@ func TestBatchLedgerMovementDuringFlush(t *testing.T) {
 func TestBatchLedgerMovementDuringApply(t *testing.T) {
 	ctx := context.Background()
 	st := openPhaseBStore(t)
-	uid, _ := seedUserTokens(t, st.db, "alice", 1000)
-	l := newTestBatchLedger(t, st.db)
-	r := Reservation{UserID: uid, Unlimited: true, Amount: 100}
+	uid, _ := seedUserTokens(t, st.Gorm(), "alice", 1000)
+	l := newTestBatchLedger(t, st.Gorm(), nil)
+	r := model.Reservation{UserID: uid, Unlimited: true, Amount: 100}
 	if err := errors.Join(l.Reserve(ctx, r), l.Flush(ctx)); err != nil {
 		t.Fatal(err)
 	}
-	err := l.Apply(ctx, func(x Tx) error {
+	err := l.Apply(ctx, func(x model.Tx) error {
 		tx := x.Gorm()
 		// A request reserves while the admin's edit is being written: it
 		// lands after the edit, as it would with DirectLedger had it come
@@ -171,22 +173,22 @@ func TestBatchLedgerMovementDuringApply(t *testing.T) {
 		if err := l.Reserve(ctx, r); err != nil {
 			t.Errorf("Reserve during Apply: %v", err)
 		}
-		return tx.Model(&User{}).Where("id = ?", uid).Update("quota", 5000).Error
+		return tx.Model(&model.User{}).Where("id = ?", uid).Update("quota", 5000).Error
 	})
 	if err != nil {
 		t.Fatalf("Apply: %v", err)
 	}
-	if err := l.Reserve(ctx, Reservation{UserID: uid, Unlimited: true, Amount: 4900}); err != nil {
+	if err := l.Reserve(ctx, model.Reservation{UserID: uid, Unlimited: true, Amount: 4900}); err != nil {
 		t.Fatalf("Reserve of 5000 − 100: %v", err)
 	}
-	if err := l.Reserve(ctx, Reservation{UserID: uid, Unlimited: true, Amount: 1}); !errors.Is(err, ErrUserQuotaExhausted) {
-		t.Fatalf("Reserve past it = %v, want ErrUserQuotaExhausted", err)
+	if err := l.Reserve(ctx, model.Reservation{UserID: uid, Unlimited: true, Amount: 1}); !errors.Is(err, model.ErrUserQuotaExhausted) {
+		t.Fatalf("Reserve past it = %v, want model.ErrUserQuotaExhausted", err)
 	}
 	if err := l.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	var u User
-	st.db.First(&u, uid)
+	var u model.User
+	st.Gorm().First(&u, uid)
 	if u.Quota != 0 {
 		t.Errorf("quota = %d, want 0", u.Quota)
 	}
@@ -195,9 +197,9 @@ func TestBatchLedgerMovementDuringApply(t *testing.T) {
 func TestBatchLedgerForgetsIdleAccounts(t *testing.T) {
 	ctx := context.Background()
 	st := openPhaseBStore(t)
-	uid, tids := seedUserTokens(t, st.db, "alice", 1000, "k")
-	l := newTestBatchLedger(t, st.db)
-	if err := l.Reserve(ctx, Reservation{UserID: uid, TokenID: tids[0], Amount: 10}); err != nil {
+	uid, tids := seedUserTokens(t, st.Gorm(), "alice", 1000, "k")
+	l := newTestBatchLedger(t, st.Gorm(), nil)
+	if err := l.Reserve(ctx, model.Reservation{UserID: uid, TokenID: tids[0], Amount: 10}); err != nil {
 		t.Fatal(err)
 	}
 	if err := l.Flush(ctx); err != nil {
@@ -206,8 +208,8 @@ func TestBatchLedgerForgetsIdleAccounts(t *testing.T) {
 	if g := l.Stats().Accounts; g != 2 {
 		t.Errorf("accounts after a flush that wrote them = %d, want 2", g)
 	}
-	bob, btids := seedUserTokens(t, st.db, "bob", 1000, "kb")
-	if err := errors.Join(l.Reserve(ctx, Reservation{UserID: bob, TokenID: btids[0], Amount: 10}), l.Flush(ctx)); err != nil {
+	bob, btids := seedUserTokens(t, st.Gorm(), "bob", 1000, "kb")
+	if err := errors.Join(l.Reserve(ctx, model.Reservation{UserID: bob, TokenID: btids[0], Amount: 10}), l.Flush(ctx)); err != nil {
 		t.Fatal(err)
 	}
 	if g := l.Stats().Accounts; g != 2 {
@@ -224,16 +226,16 @@ func TestBatchLedgerForgetsIdleAccounts(t *testing.T) {
 func TestBatchLedgerConcurrentReservesCannotOverspend(t *testing.T) {
 	ctx := context.Background()
 	st := openPhaseBStore(t)
-	uid, tids := seedUserTokens(t, st.db, "alice", 1<<40, "k") // token remain 1000
-	l := newTestBatchLedger(t, st.db)
+	uid, tids := seedUserTokens(t, st.Gorm(), "alice", 1<<40, "k") // token remain 1000
+	l := newTestBatchLedger(t, st.Gorm(), nil)
 	var ok atomic.Int64
 	var wg sync.WaitGroup
 	for range 64 {
 		wg.Go(func() {
-			switch err := l.Reserve(ctx, Reservation{UserID: uid, TokenID: tids[0], Amount: 100}); {
+			switch err := l.Reserve(ctx, model.Reservation{UserID: uid, TokenID: tids[0], Amount: 100}); {
 			case err == nil:
 				ok.Add(1)
-			case !errors.Is(err, ErrTokenQuotaExhausted):
+			case !errors.Is(err, model.ErrTokenQuotaExhausted):
 				t.Errorf("Reserve: %v", err)
 			}
 		})
@@ -245,8 +247,8 @@ func TestBatchLedgerConcurrentReservesCannotOverspend(t *testing.T) {
 	if err := l.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	var tok Token
-	st.db.First(&tok, tids[0])
+	var tok model.Token
+	st.Gorm().First(&tok, tids[0])
 	if tok.RemainQuota != 0 {
 		t.Errorf("remain_quota = %d, want 0", tok.RemainQuota)
 	}
@@ -255,20 +257,20 @@ func TestBatchLedgerConcurrentReservesCannotOverspend(t *testing.T) {
 func TestBatchLedgerFailedFlushesLoseNothing(t *testing.T) {
 	ctx := context.Background()
 	dst, bst := openPhaseBStore(t), openPhaseBStore(t)
-	f := seedLedger(t, dst.db)
-	seedLedger(t, bst.db)
-	direct := NewDirectLedger(dst.db)
+	f := seedLedger(t, dst.Gorm())
+	seedLedger(t, bst.Gorm())
+	direct := NewDirect(dst.Gorm())
 	var events []error
-	batch := newTestBatchLedger(t, bst.db, WithOnFlush(func(_ int, err error) { events = append(events, err) }))
-	left := failStatements(t, bst.db, "update", "tokens", 2)
+	batch := newTestBatchLedger(t, bst.Gorm(), func(_ int, err error) { events = append(events, err) })
+	left := failStatements(t, bst.Gorm(), "update", "tokens", 2)
 
 	rich := f.users[3]
 	tok := f.tokens[9] // rich user's 600-quota token
 	work := func(n int) {
 		for i := range n {
-			r := Reservation{UserID: rich, TokenID: tok.id, Amount: 20}
-			s := Settlement{Reservation: r, ChannelID: f.channels[i%2], Quota: int64(10 + i)}
-			for _, l := range []QuotaLedger{direct, batch} {
+			r := model.Reservation{UserID: rich, TokenID: tok.id, Amount: 20}
+			s := model.Settlement{Reservation: r, ChannelID: f.channels[i%2], Quota: int64(10 + i)}
+			for _, l := range []model.QuotaLedger{direct, batch} {
 				if err := errors.Join(l.Reserve(ctx, r), l.Settle(ctx, s)); err != nil {
 					t.Fatal(err)
 				}
@@ -280,7 +282,7 @@ func TestBatchLedgerFailedFlushesLoseNothing(t *testing.T) {
 		t.Fatalf("first Flush = %v, want the injected failure", err)
 	}
 	work(3)
-	compareLedgerStates(t, "between failures, row+Pending", withPending(readLedgerState(t, bst.db), batch), readLedgerState(t, dst.db))
+	compareLedgerStates(t, "between failures, row+Pending", withPending(readLedgerState(t, bst.Gorm()), batch), readLedgerState(t, dst.Gorm()))
 	if err := batch.Flush(ctx); !errors.Is(err, errInjected) {
 		t.Fatalf("second Flush = %v, want the injected failure", err)
 	}
@@ -291,7 +293,7 @@ func TestBatchLedgerFailedFlushesLoseNothing(t *testing.T) {
 	if left.Load() != 0 {
 		t.Fatal("injected failures unused")
 	}
-	compareLedgerStates(t, "after recovery", readLedgerState(t, bst.db), readLedgerState(t, dst.db))
+	compareLedgerStates(t, "after recovery", readLedgerState(t, bst.Gorm()), readLedgerState(t, dst.Gorm()))
 	if s := batch.Stats(); s.FailedFlushes != 2 || s.Flushes != 1 || len(events) != 3 {
 		t.Errorf("stats = %+v, %d flush events; want 2 failed, 1 flush, 3 events", s, len(events))
 	}
@@ -300,24 +302,24 @@ func TestBatchLedgerFailedFlushesLoseNothing(t *testing.T) {
 func TestBatchLedgerFlushIsOneTransactionOfRelativeUpdates(t *testing.T) {
 	ctx := context.Background()
 	st := openPhaseBStore(t)
-	f := seedLedger(t, st.db)
-	l := newTestBatchLedger(t, st.db)
+	f := seedLedger(t, st.Gorm())
+	l := newTestBatchLedger(t, st.Gorm(), nil)
 	for _, tk := range []ledgerToken{f.tokens[6], f.tokens[9], f.tokens[11]} {
-		r := Reservation{UserID: tk.user, TokenID: tk.id, Unlimited: tk.unlimited, Amount: 5}
-		if err := errors.Join(l.Reserve(ctx, r), l.Settle(ctx, Settlement{Reservation: r, ChannelID: f.channels[0], Quota: 7})); err != nil {
+		r := model.Reservation{UserID: tk.user, TokenID: tk.id, Unlimited: tk.unlimited, Amount: 5}
+		if err := errors.Join(l.Reserve(ctx, r), l.Settle(ctx, model.Settlement{Reservation: r, ChannelID: f.channels[0], Quota: 7})); err != nil {
 			t.Fatal(err)
 		}
 	}
 	var sqls []string
 	var mu sync.Mutex
-	if err := st.db.Callback().Update().After("gorm:update").Register("phaseb:sql", func(tx *gorm.DB) {
+	if err := st.Gorm().Callback().Update().After("gorm:update").Register("phaseb:sql", func(tx *gorm.DB) {
 		mu.Lock()
 		sqls = append(sqls, tx.Statement.SQL.String())
 		mu.Unlock()
 	}); err != nil {
 		t.Fatal(err)
 	}
-	queries := countStatements(t, st.db)
+	queries := countStatements(t, st.Gorm())
 	if err := l.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -345,55 +347,61 @@ func TestBatchLedgerFlushIsOneTransactionOfRelativeUpdates(t *testing.T) {
 	}
 }
 
+// In a synctest bubble the flusher's ticker runs on the bubble's fake
+// clock: the test moves time by the interval, and nothing flushes before.
 func TestBatchLedgerFlushesOnInterval(t *testing.T) {
-	ctx := context.Background()
-	st := openPhaseBStore(t)
-	uid, tids := seedUserTokens(t, st.db, "alice", 10000, "k")
-	clk := newManualClock()
-	flushed := make(chan error, 10)
-	l := NewBatchLedger(st.db, common.BatchUpdateConfig{Interval: 5 * time.Second}, WithClock(clk),
-		WithOnFlush(func(_ int, err error) { flushed <- err }))
-	t.Cleanup(func() { l.Close(context.Background()) })
-	l.Start()
-	r := Reservation{UserID: uid, TokenID: tids[0], Amount: 100}
-	if err := errors.Join(l.Reserve(ctx, r), l.Settle(ctx, Settlement{Reservation: r, Quota: 40})); err != nil {
-		t.Fatal(err)
-	}
-	clk.BlockUntil(1)
-	clk.Advance(5 * time.Second)
-	if err := <-flushed; err != nil {
-		t.Fatalf("flush: %v", err)
-	}
-	var u User
-	st.db.First(&u, uid)
-	if u.Quota != 9960 || u.UsedQuota != 40 || u.RequestCount != 1 {
-		t.Errorf("user after tick = quota %d used %d count %d, want 9960 40 1", u.Quota, u.UsedQuota, u.RequestCount)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		st := openPhaseBStore(t)
+		uid, tids := seedUserTokens(t, st.Gorm(), "alice", 10000, "k")
+		flushed := make(chan error, 10)
+		l := NewBatch(st.Gorm(), BatchOptions{Interval: 5 * time.Second, OnFlush: func(_ int, err error) { flushed <- err }})
+		t.Cleanup(func() { l.Close(context.Background()) })
+		l.Start()
+		r := model.Reservation{UserID: uid, TokenID: tids[0], Amount: 100}
+		if err := errors.Join(l.Reserve(ctx, r), l.Settle(ctx, model.Settlement{Reservation: r, Quota: 40})); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(5*time.Second - time.Nanosecond)
+		synctest.Wait()
+		if len(flushed) != 0 {
+			t.Fatal("flushed before the interval")
+		}
+		time.Sleep(time.Nanosecond)
+		if err := <-flushed; err != nil {
+			t.Fatalf("flush: %v", err)
+		}
+		var u model.User
+		st.Gorm().First(&u, uid)
+		if u.Quota != 9960 || u.UsedQuota != 40 || u.RequestCount != 1 {
+			t.Errorf("user after tick = quota %d used %d count %d, want 9960 40 1", u.Quota, u.UsedQuota, u.RequestCount)
+		}
+	})
 }
 
 func TestBatchLedgerClose(t *testing.T) {
 	ctx := context.Background()
 	st := openPhaseBStore(t)
-	uid, tids := seedUserTokens(t, st.db, "alice", 10000, "k")
-	l := NewBatchLedger(st.db, common.BatchUpdateConfig{Interval: time.Hour}, WithClock(newManualClock()))
+	uid, tids := seedUserTokens(t, st.Gorm(), "alice", 10000, "k")
+	l := NewBatch(st.Gorm(), BatchOptions{Interval: time.Hour})
 	l.Start()
-	r := Reservation{UserID: uid, TokenID: tids[0], Amount: 100}
-	if err := errors.Join(l.Reserve(ctx, r), l.Settle(ctx, Settlement{Reservation: r, Quota: 30})); err != nil {
+	r := model.Reservation{UserID: uid, TokenID: tids[0], Amount: 100}
+	if err := errors.Join(l.Reserve(ctx, r), l.Settle(ctx, model.Settlement{Reservation: r, Quota: 30})); err != nil {
 		t.Fatal(err)
 	}
 	if err := l.Close(ctx); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
-	var u User
-	st.db.First(&u, uid)
+	var u model.User
+	st.Gorm().First(&u, uid)
 	if u.Quota != 9970 || u.UsedQuota != 30 {
 		t.Errorf("after Close: quota %d used %d, want 9970 30", u.Quota, u.UsedQuota)
 	}
 	// After Close every call writes through.
-	if err := l.Settle(ctx, Settlement{Reservation: Reservation{UserID: uid, TokenID: tids[0]}, Quota: 5}); err != nil {
+	if err := l.Settle(ctx, model.Settlement{Reservation: model.Reservation{UserID: uid, TokenID: tids[0]}, Quota: 5}); err != nil {
 		t.Fatal(err)
 	}
-	st.db.First(&u, uid)
+	st.Gorm().First(&u, uid)
 	if u.Quota != 9965 || u.RequestCount != 2 {
 		t.Errorf("after Settle past Close: quota %d count %d, want 9965 2", u.Quota, u.RequestCount)
 	}
@@ -402,10 +410,10 @@ func TestBatchLedgerClose(t *testing.T) {
 func TestBatchLedgerCloseReportsWhatItCouldNotFlush(t *testing.T) {
 	st := openPhaseBStore(t)
 	logs := captureLog(t)
-	uid, tids := seedUserTokens(t, st.db, "alice", 10000, "k")
-	failStatements(t, st.db, "update", "users", 1<<30)
-	l := NewBatchLedger(st.db, common.BatchUpdateConfig{Interval: time.Hour}, WithClock(newManualClock()))
-	if err := l.Settle(context.Background(), Settlement{Reservation: Reservation{UserID: uid, TokenID: tids[0], Amount: 10}, Quota: 25}); err != nil {
+	uid, tids := seedUserTokens(t, st.Gorm(), "alice", 10000, "k")
+	failStatements(t, st.Gorm(), "update", "users", 1<<30)
+	l := NewBatch(st.Gorm(), BatchOptions{Interval: time.Hour})
+	if err := l.Settle(context.Background(), model.Settlement{Reservation: model.Reservation{UserID: uid, TokenID: tids[0], Amount: 10}, Quota: 25}); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -422,9 +430,9 @@ func TestBatchLedgerCloseReportsWhatItCouldNotFlush(t *testing.T) {
 func TestBatchLedgerConcurrent(t *testing.T) {
 	ctx := context.Background()
 	st := openPhaseBStore(t)
-	f := seedLedger(t, st.db)
-	before := readLedgerState(t, st.db)
-	l := newTestBatchLedger(t, st.db)
+	f := seedLedger(t, st.Gorm())
+	before := readLedgerState(t, st.Gorm())
+	l := newTestBatchLedger(t, st.Gorm(), nil)
 	stop := make(chan struct{})
 	flusher := make(chan struct{})
 	go func() {
@@ -449,7 +457,7 @@ func TestBatchLedgerConcurrent(t *testing.T) {
 			for i := range 40 {
 				ti := (g + i) % len(f.tokens)
 				tk := f.tokens[ti]
-				r := Reservation{UserID: tk.user, TokenID: tk.id, Unlimited: tk.unlimited, Amount: int64(i % 7 * 10)}
+				r := model.Reservation{UserID: tk.user, TokenID: tk.id, Unlimited: tk.unlimited, Amount: int64(i % 7 * 10)}
 				if err := l.Reserve(ctx, r); err != nil {
 					continue
 				}
@@ -460,7 +468,7 @@ func TestBatchLedgerConcurrent(t *testing.T) {
 					continue
 				}
 				q := int64(i % 11)
-				if err := l.Settle(ctx, Settlement{Reservation: r, ChannelID: f.channels[0], Quota: q}); err != nil {
+				if err := l.Settle(ctx, model.Settlement{Reservation: r, ChannelID: f.channels[0], Quota: q}); err != nil {
 					t.Error(err)
 				}
 				settled[ti].Add(q)
@@ -474,7 +482,7 @@ func TestBatchLedgerConcurrent(t *testing.T) {
 	if err := l.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	after := readLedgerState(t, st.db)
+	after := readLedgerState(t, st.Gorm())
 	for _, uid := range f.users {
 		b, a := before.users[uid], after.users[uid]
 		if b.Quota-a.Quota != a.UsedQuota {
@@ -502,17 +510,17 @@ func BenchmarkLedgerReserveSettle(b *testing.B) {
 		b.Run(name, func(b *testing.B) {
 			ctx := context.Background()
 			st := openPhaseBStore(b)
-			uid, tids := seedUserTokens(b, st.db, "alice", 1<<50, "k")
-			st.db.Model(&Token{}).Where("id = ?", tids[0]).Update("remain_quota", int64(1)<<50)
-			var l QuotaLedger = NewDirectLedger(st.db)
-			var batch *BatchLedger
+			uid, tids := seedUserTokens(b, st.Gorm(), "alice", 1<<50, "k")
+			st.Gorm().Model(&model.Token{}).Where("id = ?", tids[0]).Update("remain_quota", int64(1)<<50)
+			var l model.QuotaLedger = NewDirect(st.Gorm())
+			var batch *Batch
 			if name == "batch" {
-				batch = NewBatchLedger(st.db, common.BatchUpdateConfig{Interval: time.Hour})
+				batch = NewBatch(st.Gorm(), BatchOptions{Interval: time.Hour})
 				l = batch
 			}
-			stmts := countStatements(b, st.db)
-			r := Reservation{UserID: uid, TokenID: tids[0], Amount: 500}
-			s := Settlement{Reservation: r, ChannelID: 1, Quota: 321}
+			stmts := countStatements(b, st.Gorm())
+			r := model.Reservation{UserID: uid, TokenID: tids[0], Amount: 500}
+			s := model.Settlement{Reservation: r, ChannelID: 1, Quota: 321}
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; b.Loop(); i++ {

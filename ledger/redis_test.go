@@ -1,9 +1,9 @@
-package model
+package ledger
 
 import (
 	"context"
 	"errors"
-	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -12,59 +12,32 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"one-api/common"
+	"one-api/internal/testdb"
+	"one-api/model"
 )
 
-const redisURLVar = "TEST_REDIS_URL" // redis://127.0.0.1:6379/0
-
-// testRedis connects to TEST_REDIS_URL (or skips) and returns a key prefix
-// of the test's own; its keys are deleted at cleanup, nobody else's.
-func testRedis(t *testing.T) (*redis.Client, string) {
-	t.Helper()
-	url := os.Getenv(redisURLVar)
-	if url == "" {
-		t.Skip(redisURLVar + " not set")
-	}
-	opt, err := redis.ParseURL(url)
-	if err != nil {
-		t.Fatalf("%s: %v", redisURLVar, err)
-	}
-	rdb := redis.NewClient(opt)
-	ctx := context.Background()
-	if err := rdb.Ping(ctx).Err(); err != nil {
-		rdb.Close()
-		t.Fatalf("redis at %s: %v", url, err)
-	}
-	prefix := "oneapi_t_" + strings.ToLower(common.RandomString(10)) + ":"
-	t.Cleanup(func() {
-		iter := rdb.Scan(ctx, 0, prefix+"*", 100).Iterator()
-		for iter.Next(ctx) {
-			rdb.Del(ctx, iter.Val())
-		}
-		rdb.Close()
-	})
-	return rdb, prefix
-}
+func testRedis(t *testing.T) (*redis.Client, string) { return testdb.Redis(t) }
 
 // seedAccount creates one user and one limited token with the balances.
-func seedAccount(t *testing.T, s *Store, userQuota, tokenQuota int64) (userID, tokenID int) {
+func seedAccount(t *testing.T, s *model.Store, userQuota, tokenQuota int64) (userID, tokenID int) {
 	t.Helper()
-	u := &User{Username: "u" + common.RandomString(6), Password: "x", Quota: userQuota, Status: UserEnabled,
+	u := &model.User{Username: "u" + common.RandomString(6), Password: "x", Quota: userQuota, Status: model.UserEnabled,
 		AccessToken: common.RandomString(32), AffCode: common.RandomString(8)}
-	if err := s.db.Create(u).Error; err != nil {
+	if err := s.Gorm().Create(u).Error; err != nil {
 		t.Fatal(err)
 	}
-	tok := &Token{UserID: u.ID, Key: common.RandomString(48), Status: TokenEnabled, Name: "t", ExpiredTime: -1, RemainQuota: tokenQuota}
-	if err := s.db.Create(tok).Error; err != nil {
+	tok := &model.Token{UserID: u.ID, Key: common.RandomString(48), Status: model.TokenEnabled, Name: "t", ExpiredTime: -1, RemainQuota: tokenQuota}
+	if err := s.Gorm().Create(tok).Error; err != nil {
 		t.Fatal(err)
 	}
 	return u.ID, tok.ID
 }
 
 // node is one gateway node's ledger over the shared store and Redis.
-func newRedisNode(t *testing.T, s *Store, rdb redis.Cmdable, prefix string) *RedisLedger {
+func newRedisNode(t *testing.T, s *model.Store, rdb redis.Cmdable, prefix string) *Redis {
 	t.Helper()
-	b := NewBatchLedger(s.db, common.BatchUpdateConfig{Enabled: true, Interval: time.Hour})
-	l, err := NewRedisLedger(b, rdb, prefix)
+	b := NewBatch(s.Gorm(), BatchOptions{Interval: time.Hour})
+	l, err := NewRedis(b, rdb, RedisOptions{Prefix: prefix})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,14 +45,14 @@ func newRedisNode(t *testing.T, s *Store, rdb redis.Cmdable, prefix string) *Red
 	return l
 }
 
-func readQuotas(t *testing.T, s *Store, userID, tokenID int) (quota, used, remain, tokenUsed int64) {
+func readQuotas(t *testing.T, s *model.Store, userID, tokenID int) (quota, used, remain, tokenUsed int64) {
 	t.Helper()
-	var u User
-	var tok Token
-	if err := s.db.First(&u, userID).Error; err != nil {
+	var u model.User
+	var tok model.Token
+	if err := s.Gorm().First(&u, userID).Error; err != nil {
 		t.Fatal(err)
 	}
-	if err := s.db.First(&tok, tokenID).Error; err != nil {
+	if err := s.Gorm().First(&tok, tokenID).Error; err != nil {
 		t.Fatal(err)
 	}
 	return u.Quota, u.UsedQuota, tok.RemainQuota, tok.UsedQuota
@@ -89,12 +62,12 @@ func readQuotas(t *testing.T, s *Store, userID, tokenID int) (quota, used, remai
 // reserve exactly the balance, never more (per-node balances would allow
 // twice as much), and the database ends exact.
 func TestRedisLedgerTwoNodesShareOneBalance(t *testing.T) {
-	forEachDialect(t, func(t *testing.T, s *Store) {
+	forEachDialect(t, func(t *testing.T, s *model.Store) {
 		rdb, prefix := testRedis(t)
 		ctx := context.Background()
 		const balance, amount = 3000, 10
 		userID, tokenID := seedAccount(t, s, balance, balance)
-		nodes := []*RedisLedger{newRedisNode(t, s, rdb, prefix), newRedisNode(t, s, rdb, prefix)}
+		nodes := []*Redis{newRedisNode(t, s, rdb, prefix), newRedisNode(t, s, rdb, prefix)}
 
 		var mu sync.Mutex
 		var reserved, charged int64
@@ -104,10 +77,10 @@ func TestRedisLedgerTwoNodesShareOneBalance(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				r := Reservation{UserID: userID, TokenID: tokenID, Amount: amount}
+				r := model.Reservation{UserID: userID, TokenID: tokenID, Amount: amount}
 				for n := 0; ; n++ {
 					err := l.Reserve(ctx, r)
-					if errors.Is(err, ErrUserQuotaExhausted) || errors.Is(err, ErrTokenQuotaExhausted) {
+					if errors.Is(err, model.ErrUserQuotaExhausted) || errors.Is(err, model.ErrTokenQuotaExhausted) {
 						return
 					}
 					if err != nil {
@@ -118,7 +91,7 @@ func TestRedisLedgerTwoNodesShareOneBalance(t *testing.T) {
 					if n%3 == 0 {
 						err = l.Release(ctx, r)
 					} else {
-						err = l.Settle(ctx, Settlement{Reservation: r, ChannelID: 0, Quota: 7})
+						err = l.Settle(ctx, model.Settlement{Reservation: r, ChannelID: 0, Quota: 7})
 					}
 					if err != nil {
 						t.Error(err)
@@ -153,7 +126,7 @@ func TestRedisLedgerTwoNodesShareOneBalance(t *testing.T) {
 		if quota < 0 {
 			t.Errorf("balance went negative: %d", quota)
 		}
-		got, err := rdb.Get(ctx, prefix+"quota:user:"+itoa(userID)).Int64()
+		got, err := rdb.Get(ctx, prefix+"quota:user:"+strconv.Itoa(userID)).Int64()
 		if err != nil || got != quota {
 			t.Errorf("redis counter = %d (%v), database %d", got, err, quota)
 		}
@@ -164,41 +137,41 @@ func TestRedisLedgerTwoNodesShareOneBalance(t *testing.T) {
 // charges, ends as the value set: the charges made before it do not land on
 // top, and the shared counter agrees with the database.
 func TestRedisLedgerApplyRebasesAbsoluteEdit(t *testing.T) {
-	forEachDialect(t, func(t *testing.T, s *Store) {
+	forEachDialect(t, func(t *testing.T, s *model.Store) {
 		rdb, prefix := testRedis(t)
 		ctx := context.Background()
 		userID, tokenID := seedAccount(t, s, 10_000, 10_000)
 		a, b := newRedisNode(t, s, rdb, prefix), newRedisNode(t, s, rdb, prefix)
 
-		r := Reservation{UserID: userID, TokenID: tokenID, Amount: 100}
+		r := model.Reservation{UserID: userID, TokenID: tokenID, Amount: 100}
 		for range 3 {
 			if err := b.Reserve(ctx, r); err != nil {
 				t.Fatal(err)
 			}
-			if err := b.Settle(ctx, Settlement{Reservation: r, Quota: 100}); err != nil {
+			if err := b.Settle(ctx, model.Settlement{Reservation: r, Quota: 100}); err != nil {
 				t.Fatal(err)
 			}
 		}
-		err := a.Apply(ctx, func(x Tx) error {
+		err := a.Apply(ctx, func(x model.Tx) error {
 			tx := x.Gorm()
-			if err := tx.Model(&User{}).Where("id = ?", userID).Updates(map[string]any{"quota": 5000, "display_name": "x"}).Error; err != nil {
+			if err := tx.Model(&model.User{}).Where("id = ?", userID).Updates(map[string]any{"quota": 5000, "display_name": "x"}).Error; err != nil {
 				return err
 			}
-			return tx.Model(&Token{}).Where("id = ?", tokenID).Select("remain_quota").Updates(&Token{RemainQuota: 2000}).Error
+			return tx.Model(&model.Token{}).Where("id = ?", tokenID).Select("remain_quota").Updates(&model.Token{RemainQuota: 2000}).Error
 		})
 		if err != nil {
 			t.Fatal(err)
 		}
 		// After the edit: one more charge on each node.
-		for _, l := range []*RedisLedger{a, b} {
+		for _, l := range []*Redis{a, b} {
 			if err := l.Reserve(ctx, r); err != nil {
 				t.Fatal(err)
 			}
-			if err := l.Settle(ctx, Settlement{Reservation: r, Quota: 50}); err != nil {
+			if err := l.Settle(ctx, model.Settlement{Reservation: r, Quota: 50}); err != nil {
 				t.Fatal(err)
 			}
 		}
-		for _, l := range []*RedisLedger{a, b} {
+		for _, l := range []*Redis{a, b} {
 			if err := l.Flush(ctx); err != nil {
 				t.Fatal(err)
 			}
@@ -210,7 +183,7 @@ func TestRedisLedgerApplyRebasesAbsoluteEdit(t *testing.T) {
 		if used != 400 || tokenUsed != 400 {
 			t.Errorf("used_quota user %d token %d, want 400", used, tokenUsed)
 		}
-		for key, want := range map[string]int64{"quota:user:" + itoa(userID): quota, "quota:token:" + itoa(tokenID): remain} {
+		for key, want := range map[string]int64{"quota:user:" + strconv.Itoa(userID): quota, "quota:token:" + strconv.Itoa(tokenID): remain} {
 			if got, err := rdb.Get(ctx, prefix+key).Int64(); err != nil || got != want {
 				t.Errorf("redis %s = %d (%v), want %d", key, got, err, want)
 			}
@@ -221,26 +194,26 @@ func TestRedisLedgerApplyRebasesAbsoluteEdit(t *testing.T) {
 // A counter lost (Redis restarted) is created again from the database plus
 // this node's unflushed deltas.
 func TestRedisLedgerRecreatesLostCounter(t *testing.T) {
-	forEachDialect(t, func(t *testing.T, s *Store) {
+	forEachDialect(t, func(t *testing.T, s *model.Store) {
 		rdb, prefix := testRedis(t)
 		ctx := context.Background()
 		userID, tokenID := seedAccount(t, s, 1000, 1000)
 		l := newRedisNode(t, s, rdb, prefix)
-		r := Reservation{UserID: userID, TokenID: tokenID, Amount: 300}
+		r := model.Reservation{UserID: userID, TokenID: tokenID, Amount: 300}
 		if err := l.Reserve(ctx, r); err != nil {
 			t.Fatal(err)
 		}
-		if err := l.Settle(ctx, Settlement{Reservation: r, Quota: 300}); err != nil {
+		if err := l.Settle(ctx, model.Settlement{Reservation: r, Quota: 300}); err != nil {
 			t.Fatal(err)
 		}
-		if err := rdb.Del(ctx, prefix+"quota:user:"+itoa(userID), prefix+"quota:token:"+itoa(tokenID)).Err(); err != nil {
+		if err := rdb.Del(ctx, prefix+"quota:user:"+strconv.Itoa(userID), prefix+"quota:token:"+strconv.Itoa(tokenID)).Err(); err != nil {
 			t.Fatal(err)
 		}
-		big := Reservation{UserID: userID, TokenID: tokenID, Amount: 800}
-		if err := l.Reserve(ctx, big); !errors.Is(err, ErrUserQuotaExhausted) {
-			t.Fatalf("reserve 800 of 700 left = %v, want ErrUserQuotaExhausted", err)
+		big := model.Reservation{UserID: userID, TokenID: tokenID, Amount: 800}
+		if err := l.Reserve(ctx, big); !errors.Is(err, model.ErrUserQuotaExhausted) {
+			t.Fatalf("reserve 800 of 700 left = %v, want model.ErrUserQuotaExhausted", err)
 		}
-		if got, _ := rdb.Get(ctx, prefix+"quota:user:"+itoa(userID)).Int64(); got != 700 {
+		if got, _ := rdb.Get(ctx, prefix+"quota:user:"+strconv.Itoa(userID)).Int64(); got != 700 {
 			t.Errorf("recreated counter = %d, want 700 (1000 in the database, -300 unflushed)", got)
 		}
 	})
@@ -249,7 +222,7 @@ func TestRedisLedgerRecreatesLostCounter(t *testing.T) {
 // With Redis unreachable the ledger checks this node's own balance, so the
 // gateway keeps serving and still refuses what the balance cannot cover.
 func TestRedisLedgerFallsBackWhenRedisFails(t *testing.T) {
-	s := openDialectStore(t, "sqlite")
+	s := openPhaseBStore(t)
 	ctx := context.Background()
 	userID, tokenID := seedAccount(t, s, 500, 500)
 	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", DialTimeout: 100 * time.Millisecond, MaxRetries: -1})
@@ -257,11 +230,11 @@ func TestRedisLedgerFallsBackWhenRedisFails(t *testing.T) {
 	restore := common.SetLogOutput(&strings.Builder{})
 	defer restore()
 	l := newRedisNode(t, s, rdb, "x:")
-	r := Reservation{UserID: userID, TokenID: tokenID, Amount: 400}
+	r := model.Reservation{UserID: userID, TokenID: tokenID, Amount: 400}
 	if err := l.Reserve(ctx, r); err != nil {
 		t.Fatalf("reserve with Redis down: %v", err)
 	}
-	if err := l.Reserve(ctx, r); !errors.Is(err, ErrUserQuotaExhausted) {
+	if err := l.Reserve(ctx, r); !errors.Is(err, model.ErrUserQuotaExhausted) {
 		t.Fatalf("second reserve = %v, want ErrUserQuotaExhausted from the local balance", err)
 	}
 	if st := l.Stats(); st.Fallbacks != 2 {

@@ -1,0 +1,261 @@
+package ledger
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"gorm.io/gorm"
+
+	"one-api/common"
+	"one-api/model"
+)
+
+// readChunk keeps one IN list under every driver's bound-parameter limit.
+const readChunk = 1000
+
+// Flush applies every pending delta now, in one transaction. On failure the
+// deltas are kept for the next flush.
+func (l *Batch) Flush(ctx context.Context) error {
+	l.flushMu.Lock()
+	defer l.flushMu.Unlock()
+	return l.flushLocked(ctx, nil)
+}
+
+// Apply runs an admin write to quota columns (an absolute quota = ?, say) in
+// the flush transaction, after the pending deltas, then drops every
+// in-memory balance so the next Reserve reads the new values. Movements made
+// before Apply land before the write, movements made during or after it land
+// after, exactly as with Direct. If write fails nothing is applied and the
+// deltas stay pending.
+func (l *Batch) Apply(ctx context.Context, write func(tx model.Tx) error) error {
+	l.flushMu.Lock()
+	defer l.flushMu.Unlock()
+	return l.flushLocked(ctx, func(tx *gorm.DB) error { return write(model.NewTx(tx)) })
+}
+
+// flushLocked is one flush; the caller holds flushMu.
+func (l *Batch) flushLocked(ctx context.Context, write func(tx *gorm.DB) error) error {
+	l.mu.Lock()
+	b := l.takeLocked()
+	l.mu.Unlock()
+	if b.size() == 0 && write == nil {
+		l.mu.Lock()
+		l.inflight = nil
+		l.forgetIdleLocked(b)
+		l.mu.Unlock()
+		return nil
+	}
+
+	var balances map[accountID]int64
+	err := l.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := applyBatch(tx, b); err != nil {
+			return err
+		}
+		if write != nil {
+			if err := write(tx); err != nil {
+				return err
+			}
+		}
+		// Read back inside the transaction: the values include our deltas
+		// and whatever other writers committed before us.
+		var err error
+		balances, err = readBalances(tx, slices.Collect(maps.Keys(b.accounts)))
+		return err
+	})
+
+	l.mu.Lock()
+	l.inflight = nil
+	if err != nil {
+		l.mergeLocked(b)
+		l.mu.Unlock()
+		l.failures.Add(1)
+		err = fmt.Errorf("flush quota deltas: %w", err)
+		if l.onFlush != nil {
+			l.onFlush(b.size(), err)
+		}
+		return err
+	}
+	if write != nil {
+		for _, a := range l.accounts {
+			a.loaded = false
+		}
+	}
+	for id := range b.accounts {
+		if a := l.accounts[id]; a != nil && a.loaded {
+			a.balance = balances[id] + a.pending.Balance
+		}
+	}
+	l.forgetIdleLocked(b)
+	l.mu.Unlock()
+	l.flushes.Add(1)
+	if l.onFlush != nil {
+		l.onFlush(b.size(), nil)
+	}
+	return nil
+}
+
+// takeLocked moves every pending delta into a batch and marks it in flight.
+func (l *Batch) takeLocked() *batch {
+	b := &batch{accounts: make(map[accountID]delta), channels: l.channels}
+	for id, a := range l.accounts {
+		if a.pending != (delta{}) {
+			b.accounts[id] = a.pending
+			a.pending = delta{}
+		}
+	}
+	l.channels = make(map[int]int64)
+	l.inflight = b
+	return b
+}
+
+// mergeLocked puts a failed batch back; movements made meanwhile add up.
+func (l *Batch) mergeLocked(b *batch) {
+	for id, d := range b.accounts {
+		l.account(id).pending.add(d)
+	}
+	for id, q := range b.channels {
+		l.channels[id] += q
+	}
+}
+
+// forgetIdleLocked drops accounts with no movement since the previous flush:
+// memory stays bounded by the active accounts, and an idle account's balance
+// is read afresh when it comes back.
+func (l *Batch) forgetIdleLocked(b *batch) {
+	for id, a := range l.accounts {
+		if _, moved := b.accounts[id]; !moved && a.pending == (delta{}) {
+			delete(l.accounts, id)
+		}
+	}
+}
+
+// compareAccounts orders users before tokens, each by id.
+func compareAccounts(a, b accountID) int {
+	return cmp.Or(cmp.Compare(a.kind, b.kind), cmp.Compare(a.id, b.id))
+}
+
+// applyBatch writes a batch as relative updates, users then tokens then
+// channels, each in id order, so that two nodes flushing at once lock rows
+// in the same order and cannot deadlock.
+func applyBatch(tx *gorm.DB, b *batch) error {
+	for _, id := range slices.SortedFunc(maps.Keys(b.accounts), compareAccounts) {
+		if err := addDelta(tx, id, b.accounts[id]); err != nil {
+			return fmt.Errorf("%s: %w", id, err)
+		}
+	}
+	for _, id := range slices.Sorted(maps.Keys(b.channels)) {
+		if err := addChannelUsed(tx, id, b.channels[id]); err != nil {
+			return fmt.Errorf("channel %d: %w", id, err)
+		}
+	}
+	return nil
+}
+
+// readBalances reads the balance column of ids (absent rows are left out).
+func readBalances(tx *gorm.DB, ids []accountID) (map[accountID]int64, error) {
+	out := make(map[accountID]int64, len(ids))
+	var byKind [len(tables)][]int
+	for _, id := range ids {
+		byKind[id.kind] = append(byKind[id.kind], id.id)
+	}
+	for k, kindIDs := range byKind {
+		t := kind(k).table()
+		for chunk := range slices.Chunk(kindIDs, readChunk) {
+			var rows []struct {
+				ID  int
+				Val int64
+			}
+			if err := tx.Model(t.model).Select("id, "+t.balance+" AS val").Where("id IN ?", chunk).Scan(&rows).Error; err != nil {
+				return nil, fmt.Errorf("read back %s: %w", t.balance, err)
+			}
+			for _, r := range rows {
+				out[accountID{kind(k), r.ID}] = r.Val
+			}
+		}
+	}
+	return out, nil
+}
+
+// Start launches the flusher. Like the log batcher it takes no context: it
+// must outlive the shutdown signal until the HTTP server has drained.
+func (l *Batch) Start() {
+	l.startOnce.Do(func() { go l.run() })
+}
+
+func (l *Batch) run() {
+	defer close(l.done)
+	tick := time.NewTicker(l.interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-l.stop:
+			return
+		case <-tick.C:
+			if err := l.Flush(l.runCtx); err != nil {
+				common.Error("%v; deltas kept for the next flush", err)
+			}
+		}
+	}
+}
+
+// Close stops the flusher and flushes what is pending, retrying with backoff
+// until ctx ends. If it cannot, every unflushed delta is printed to the
+// process log ([ERR] lines, enough to apply them by hand) and the error is
+// returned. Calls after Close write through to the database.
+func (l *Batch) Close(ctx context.Context) error {
+	l.closeOnce.Do(func() {
+		l.Start()
+		close(l.stop)
+		select {
+		case <-l.done:
+		case <-ctx.Done():
+			l.cancelRun()
+			<-l.done
+		}
+		l.cancelRun()
+		l.mu.Lock()
+		l.closed = true
+		l.mu.Unlock()
+		l.closeErr = l.finalFlush(ctx)
+	})
+	return l.closeErr
+}
+
+func (l *Batch) finalFlush(ctx context.Context) error {
+	backoff := 100 * time.Millisecond
+	for {
+		err := l.Flush(ctx)
+		if err == nil {
+			return nil
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-t.C:
+			backoff = min(2*backoff, l.interval)
+			continue
+		case <-ctx.Done():
+			t.Stop()
+		}
+		l.mu.Lock()
+		b := l.takeLocked()
+		l.inflight = nil
+		l.mu.Unlock()
+		for id, d := range b.accounts {
+			t := id.kind.table()
+			msg := fmt.Sprintf("unflushed quota delta: %s %d %s %+d used_quota %+d", t.label, id.id, t.balance, d.Balance, d.Used)
+			if t.requests != "" {
+				msg += fmt.Sprintf(" %s %+d", t.requests, d.Requests)
+			}
+			common.Error("%s", msg)
+		}
+		for id, q := range b.channels {
+			common.Error("unflushed quota delta: channel %d used_quota %+d", id, q)
+		}
+		return fmt.Errorf("close ledger: %d accounts not flushed: %w", b.size(), errors.Join(err, ctx.Err()))
+	}
+}
