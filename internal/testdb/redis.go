@@ -2,7 +2,6 @@ package testdb
 
 import (
 	"context"
-	"os"
 	"strings"
 	"testing"
 
@@ -19,7 +18,7 @@ const RedisURLVar = "TEST_REDIS_URL"
 // cleanup, nobody else's.
 func Redis(t testing.TB) (*redis.Client, string) {
 	t.Helper()
-	url := os.Getenv(RedisURLVar)
+	url := redisURL()
 	if url == "" {
 		t.Skip(RedisURLVar + " not set")
 	}

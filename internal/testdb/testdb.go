@@ -117,3 +117,7 @@ func admin(t testing.TB, driver, dsn, create, drop string) {
 		db.Close()
 	})
 }
+
+// redisURL is TEST_REDIS_URL (redis.go); the environment is read in this
+// file only.
+func redisURL() string { return os.Getenv(RedisURLVar) }
