@@ -46,7 +46,7 @@ type Batch struct {
 
 	mu       sync.Mutex
 	closed   bool
-	accounts map[accountID]*account
+	accounts accountMap[*account]
 	channels map[int]int64 // pending used_quota
 	inflight *batch        // deltas being written, for Pending
 
@@ -73,11 +73,50 @@ type BatchOptions struct {
 
 // batch is one flush's worth of deltas.
 type batch struct {
-	accounts map[accountID]delta
+	accounts accountMap[delta]
 	channels map[int]int64
 }
 
-func (b *batch) size() int { return len(b.accounts) + len(b.channels) }
+func (b *batch) size() int { return b.accounts.len() + len(b.channels) }
+
+// accountMap is a map per kind keyed by id: an int key takes the runtime's
+// fast path, where an accountID key would be hashed as a struct on every
+// request.
+type accountMap[V any] [len(tables)]map[int]V
+
+func newAccountMap[V any]() accountMap[V] {
+	var m accountMap[V]
+	for k := range m {
+		m[k] = make(map[int]V)
+	}
+	return m
+}
+
+func (m accountMap[V]) get(id accountID) (V, bool) {
+	v, ok := m[id.kind][id.id]
+	return v, ok
+}
+
+func (m accountMap[V]) set(id accountID, v V) { m[id.kind][id.id] = v }
+
+func (m accountMap[V]) len() int {
+	n := 0
+	for _, km := range m {
+		n += len(km)
+	}
+	return n
+}
+
+// all iterates over every entry.
+func (m accountMap[V]) all(yield func(accountID, V) bool) {
+	for k, km := range m {
+		for id, v := range km {
+			if !yield(accountID{kind(k), id}, v) {
+				return
+			}
+		}
+	}
+}
 
 // BatchStats are the ledger's counters, for metrics.
 type BatchStats struct {
@@ -95,7 +134,7 @@ func NewBatch(db *gorm.DB, o BatchOptions) *Batch {
 	runCtx, cancel := context.WithCancel(context.Background())
 	return &Batch{
 		db: db, interval: o.Interval, onFlush: o.OnFlush, direct: NewDirect(db),
-		accounts: make(map[accountID]*account), channels: make(map[int]int64),
+		accounts: newAccountMap[*account](), channels: make(map[int]int64),
 		runCtx: runCtx, cancelRun: cancel, stop: make(chan struct{}), done: make(chan struct{}),
 	}
 }
@@ -115,7 +154,7 @@ func (l *Batch) Reserve(ctx context.Context, r model.Reservation) error {
 		var accts [2]*account
 		loaded := true
 		for i, a := range ids[:n] {
-			accts[i] = l.accounts[a]
+			accts[i], _ = l.accounts.get(a)
 			loaded = loaded && accts[i] != nil && accts[i].loaded
 		}
 		if !loaded {
@@ -206,10 +245,10 @@ func (l *Batch) moveLocked(r model.Reservation, amount int64) {
 // account returns the account, creating an unloaded one: Settle and
 // Release need no balance, only somewhere to put the delta. Callers hold mu.
 func (l *Batch) account(id accountID) *account {
-	a := l.accounts[id]
+	a, _ := l.accounts.get(id)
 	if a == nil {
 		a = &account{}
-		l.accounts[id] = a
+		l.accounts.set(id, a)
 	}
 	return a
 }
@@ -223,7 +262,7 @@ func (l *Batch) load(ctx context.Context, ids []accountID) error {
 	var need [2]bool
 	for i, id := range ids {
 		l.mu.Lock()
-		a := l.accounts[id]
+		a, _ := l.accounts.get(id)
 		need[i] = a == nil || !a.loaded
 		l.mu.Unlock()
 		if !need[i] {
@@ -256,7 +295,7 @@ func (l *Batch) exactBalance(ctx context.Context, id accountID, fn func(balance 
 		return fmt.Errorf("load %s quota: %w", id, err)
 	}
 	l.mu.Lock()
-	if a := l.accounts[id]; a != nil {
+	if a, _ := l.accounts.get(id); a != nil {
 		v += a.pending.Balance
 	}
 	l.mu.Unlock()
@@ -288,7 +327,7 @@ func (l *Batch) ForgetToken(tokenID int) { l.forget(accountID{tokenKind, tokenID
 func (l *Batch) forget(id accountID) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if a := l.accounts[id]; a != nil {
+	if a, _ := l.accounts.get(id); a != nil {
 		a.loaded = false
 	}
 }
@@ -311,11 +350,12 @@ func (l *Batch) pending(id accountID) delta {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var d delta
-	if a := l.accounts[id]; a != nil {
+	if a, _ := l.accounts.get(id); a != nil {
 		d = a.pending
 	}
 	if l.inflight != nil {
-		d.add(l.inflight.accounts[id])
+		d2, _ := l.inflight.accounts.get(id)
+		d.add(d2)
 	}
 	return d
 }
@@ -334,7 +374,7 @@ func (l *Batch) PendingChannel(channelID int) int64 {
 // Stats returns the counters.
 func (l *Batch) Stats() BatchStats {
 	l.mu.Lock()
-	n := len(l.accounts)
+	n := l.accounts.len()
 	l.mu.Unlock()
 	return BatchStats{Flushes: l.flushes.Load(), FailedFlushes: l.failures.Load(), Loads: l.loads.Load(), Accounts: n}
 }

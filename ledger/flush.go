@@ -1,7 +1,6 @@
 package ledger
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -64,7 +63,7 @@ func (l *Batch) flushLocked(ctx context.Context, write func(tx *gorm.DB) error) 
 		// Read back inside the transaction: the values include our deltas
 		// and whatever other writers committed before us.
 		var err error
-		balances, err = readBalances(tx, slices.Collect(maps.Keys(b.accounts)))
+		balances, err = readBalances(tx, b.accounts)
 		return err
 	})
 
@@ -81,12 +80,12 @@ func (l *Batch) flushLocked(ctx context.Context, write func(tx *gorm.DB) error) 
 		return err
 	}
 	if write != nil {
-		for _, a := range l.accounts {
+		for _, a := range l.accounts.all {
 			a.loaded = false
 		}
 	}
-	for id := range b.accounts {
-		if a := l.accounts[id]; a != nil && a.loaded {
+	for id := range b.accounts.all {
+		if a, _ := l.accounts.get(id); a != nil && a.loaded {
 			a.balance = balances[id] + a.pending.Balance
 		}
 	}
@@ -101,10 +100,10 @@ func (l *Batch) flushLocked(ctx context.Context, write func(tx *gorm.DB) error) 
 
 // takeLocked moves every pending delta into a batch and marks it in flight.
 func (l *Batch) takeLocked() *batch {
-	b := &batch{accounts: make(map[accountID]delta), channels: l.channels}
-	for id, a := range l.accounts {
+	b := &batch{accounts: newAccountMap[delta](), channels: l.channels}
+	for id, a := range l.accounts.all {
 		if a.pending != (delta{}) {
-			b.accounts[id] = a.pending
+			b.accounts.set(id, a.pending)
 			a.pending = delta{}
 		}
 	}
@@ -115,7 +114,7 @@ func (l *Batch) takeLocked() *batch {
 
 // mergeLocked puts a failed batch back; movements made meanwhile add up.
 func (l *Batch) mergeLocked(b *batch) {
-	for id, d := range b.accounts {
+	for id, d := range b.accounts.all {
 		l.account(id).pending.add(d)
 	}
 	for id, q := range b.channels {
@@ -127,25 +126,25 @@ func (l *Batch) mergeLocked(b *batch) {
 // memory stays bounded by the active accounts, and an idle account's balance
 // is read afresh when it comes back.
 func (l *Batch) forgetIdleLocked(b *batch) {
-	for id, a := range l.accounts {
-		if _, moved := b.accounts[id]; !moved && a.pending == (delta{}) {
-			delete(l.accounts, id)
+	for k, km := range l.accounts {
+		for id, a := range km {
+			if _, moved := b.accounts[k][id]; !moved && a.pending == (delta{}) {
+				delete(km, id)
+			}
 		}
 	}
-}
-
-// compareAccounts orders users before tokens, each by id.
-func compareAccounts(a, b accountID) int {
-	return cmp.Or(cmp.Compare(a.kind, b.kind), cmp.Compare(a.id, b.id))
 }
 
 // applyBatch writes a batch as relative updates, users then tokens then
 // channels, each in id order, so that two nodes flushing at once lock rows
 // in the same order and cannot deadlock.
 func applyBatch(tx *gorm.DB, b *batch) error {
-	for _, id := range slices.SortedFunc(maps.Keys(b.accounts), compareAccounts) {
-		if err := addDelta(tx, id, b.accounts[id]); err != nil {
-			return fmt.Errorf("%s: %w", id, err)
+	for k, km := range b.accounts {
+		for _, id := range slices.Sorted(maps.Keys(km)) {
+			a := accountID{kind(k), id}
+			if err := addDelta(tx, a, km[id]); err != nil {
+				return fmt.Errorf("%s: %w", a, err)
+			}
 		}
 	}
 	for _, id := range slices.Sorted(maps.Keys(b.channels)) {
@@ -156,16 +155,13 @@ func applyBatch(tx *gorm.DB, b *batch) error {
 	return nil
 }
 
-// readBalances reads the balance column of ids (absent rows are left out).
-func readBalances(tx *gorm.DB, ids []accountID) (map[accountID]int64, error) {
-	out := make(map[accountID]int64, len(ids))
-	var byKind [len(tables)][]int
-	for _, id := range ids {
-		byKind[id.kind] = append(byKind[id.kind], id.id)
-	}
-	for k, kindIDs := range byKind {
+// readBalances reads the balance column of the accounts in b (absent rows
+// are left out).
+func readBalances(tx *gorm.DB, b accountMap[delta]) (map[accountID]int64, error) {
+	out := make(map[accountID]int64, b.len())
+	for k, km := range b {
 		t := kind(k).table()
-		for chunk := range slices.Chunk(kindIDs, readChunk) {
+		for chunk := range slices.Chunk(slices.Collect(maps.Keys(km)), readChunk) {
 			var rows []struct {
 				ID  int
 				Val int64
@@ -245,7 +241,7 @@ func (l *Batch) finalFlush(ctx context.Context) error {
 		b := l.takeLocked()
 		l.inflight = nil
 		l.mu.Unlock()
-		for id, d := range b.accounts {
+		for id, d := range b.accounts.all {
 			t := id.kind.table()
 			msg := fmt.Sprintf("unflushed quota delta: %s %d %s %+d used_quota %+d", t.label, id.id, t.balance, d.Balance, d.Used)
 			if t.requests != "" {
