@@ -111,3 +111,21 @@ type account struct {
 	balance int64 // the balance column as the database will hold it once everything is flushed
 	pending delta
 }
+
+func (a *account) isLoaded() bool { return a != nil && a.loaded }
+
+// canSpend is Direct's WHERE balance >= ? AND balance > 0.
+func (a *account) canSpend(amount int64) bool { return a.balance >= amount && a.balance > 0 }
+
+// move adds amount to the balance and to the pending delta.
+func (a *account) move(amount int64) {
+	a.balance += amount
+	a.pending.Balance += amount
+}
+
+// settle applies a settlement to an account of kind k.
+func (a *account) settle(k kind, s model.Settlement) {
+	d := settleDelta(k, s)
+	a.balance += d.Balance
+	a.pending.add(d)
+}

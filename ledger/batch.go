@@ -144,21 +144,21 @@ func BatchFor(s *model.Store, o BatchOptions) *Batch { return NewBatch(s.Gorm(),
 
 // Reserve implements model.QuotaLedger.
 func (l *Batch) Reserve(ctx context.Context, r model.Reservation) error {
-	ids, n := accounts(r)
 	for {
 		l.mu.Lock()
 		if l.closed {
 			l.mu.Unlock()
 			return l.direct.Reserve(ctx, r)
 		}
-		var accts [2]*account
-		loaded := true
-		for i, a := range ids[:n] {
-			accts[i], _ = l.accounts.get(a)
-			loaded = loaded && accts[i] != nil && accts[i].loaded
+		// The user's account, then the token's unless it is unlimited.
+		u := l.accounts[userKind][r.UserID]
+		var t *account
+		if !r.Unlimited {
+			t = l.accounts[tokenKind][r.TokenID]
 		}
-		if !loaded {
+		if !u.isLoaded() || (!r.Unlimited && !t.isLoaded()) {
 			l.mu.Unlock()
+			ids, n := accounts(r)
 			if err := l.load(ctx, ids[:n]); err != nil {
 				return err
 			}
@@ -166,15 +166,17 @@ func (l *Batch) Reserve(ctx context.Context, r model.Reservation) error {
 		}
 		// Same conditions as Direct's WHERE quota >= ? AND quota > 0,
 		// checked for both before either moves, like its transaction.
-		for i, a := range accts[:n] {
-			if a.balance < r.Amount || a.balance <= 0 {
-				l.mu.Unlock()
-				return ids[i].kind.table().exhausted
-			}
+		if !u.canSpend(r.Amount) {
+			l.mu.Unlock()
+			return userKind.table().exhausted
 		}
-		for _, a := range accts[:n] {
-			a.balance -= r.Amount
-			a.pending.Balance -= r.Amount
+		if t != nil && !t.canSpend(r.Amount) {
+			l.mu.Unlock()
+			return tokenKind.table().exhausted
+		}
+		u.move(-r.Amount)
+		if t != nil {
+			t.move(-r.Amount)
 		}
 		l.mu.Unlock()
 		return nil
@@ -188,12 +190,9 @@ func (l *Batch) Settle(ctx context.Context, s model.Settlement) error {
 	if l.closed {
 		return l.direct.Settle(ctx, s)
 	}
-	ids, n := accounts(s.Reservation)
-	for _, id := range ids[:n] {
-		d := settleDelta(id.kind, s)
-		a := l.account(id)
-		a.balance += d.Balance
-		a.pending.add(d)
+	l.account(accountID{userKind, s.UserID}).settle(userKind, s)
+	if !s.Unlimited {
+		l.account(accountID{tokenKind, s.TokenID}).settle(tokenKind, s)
 	}
 	if s.ChannelID != 0 && s.Quota != 0 {
 		l.channels[s.ChannelID] += s.Quota
@@ -234,21 +233,19 @@ func (l *Batch) hold(ctx context.Context, r model.Reservation) error {
 
 // moveLocked adds amount to the balances r moves. Callers hold mu.
 func (l *Batch) moveLocked(r model.Reservation, amount int64) {
-	ids, n := accounts(r)
-	for _, id := range ids[:n] {
-		a := l.account(id)
-		a.balance += amount
-		a.pending.Balance += amount
+	l.account(accountID{userKind, r.UserID}).move(amount)
+	if !r.Unlimited {
+		l.account(accountID{tokenKind, r.TokenID}).move(amount)
 	}
 }
 
 // account returns the account, creating an unloaded one: Settle and
 // Release need no balance, only somewhere to put the delta. Callers hold mu.
 func (l *Batch) account(id accountID) *account {
-	a, _ := l.accounts.get(id)
+	a := l.accounts[id.kind][id.id]
 	if a == nil {
 		a = &account{}
-		l.accounts.set(id, a)
+		l.accounts[id.kind][id.id] = a
 	}
 	return a
 }
