@@ -15,13 +15,11 @@
 //     routing_store.go, redemption.go, log.go, log_store.go, log_write.go,
 //     search.go, group_models.go, option.go, options.go, bootstrap.go,
 //     db_settings.go, ports.go (the interfaces the relay and admin API use);
-//   - the quota ledgers: ledger.go (direct), quota_batch.go, quota_flush.go,
-//     quota_credit.go (batched), redis_balance.go, redis_apply.go (shared
-//     balances on Redis);
+//   - what the quota ledgers (package ledger) report to the admin API:
+//     quota_delta.go; the direct log sinks: log_sink.go;
 //   - the log batcher: log_batch.go; log retention: log_retention.go;
 //   - the token cache: token_cache.go, token_cache_all.go;
 //   - the SQLite driver wrapper: sqlite.go (open and configure every pooled
 //     connection, checkpoint on stop), sqlite_gate.go (one writer at a
-//     time), sqlite_probe.go (read the settings back and report them);
-//   - clock.go: the injectable clock of the batched quota ledger.
+//     time), sqlite_probe.go (read the settings back and report them).
 package model
