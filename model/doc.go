@@ -15,8 +15,10 @@
 //     routing_store.go, redemption.go, log.go, log_store.go, log_write.go,
 //     search.go, group_models.go, option.go, options.go, bootstrap.go,
 //     db_settings.go, ports.go (the interfaces the relay and admin API use);
-//   - what the quota ledgers (package ledger) report to the admin API:
-//     quota_delta.go; the direct log sinks: log_sink.go;
+//   - the single-transaction quota ledgers: direct_ledger.go (one
+//     conditional UPDATE per movement), group_ledger.go (group commit); what
+//     every ledger reports to the admin API: quota_delta.go (the batched and
+//     Redis ledgers are in package ledger); the direct log sinks: log_sink.go;
 //   - the log batcher: log_batch.go; log retention: log_retention.go;
 //   - the token cache: token_cache.go, token_cache_all.go;
 //   - the SQLite driver wrapper: sqlite.go (open and configure every pooled

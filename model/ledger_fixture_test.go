@@ -96,12 +96,3 @@ func compareLedgerStates(t *testing.T, label string, got, want ledgerState) {
 		}
 	}
 }
-
-func sameOutcome(a, b error) bool {
-	for _, s := range []error{ErrUserQuotaExhausted, ErrTokenQuotaExhausted} {
-		if errors.Is(a, s) || errors.Is(b, s) {
-			return errors.Is(a, s) && errors.Is(b, s)
-		}
-	}
-	return a == nil && b == nil
-}
