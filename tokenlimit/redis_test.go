@@ -2,7 +2,6 @@ package tokenlimit
 
 import (
 	"context"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -12,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"one-api/common"
+	"one-api/internal/testdb"
 )
 
 // testRedis connects to TEST_REDIS_URL (or skips) and returns a key prefix
@@ -26,32 +26,9 @@ func (c *fakeClock) add(d time.Duration) { c.ns.Add(int64(d)) }
 func newClock(t time.Time) *fakeClock    { c := &fakeClock{}; c.ns.Store(t.UnixNano()); return c }
 func minuteStart() time.Time             { return time.Unix(1_700_000_040, 0) } // a whole minute
 
-func testRedis(t *testing.T) (*redis.Client, string) {
-	t.Helper()
-	url := os.Getenv("TEST_REDIS_URL")
-	if url == "" {
-		t.Skip("TEST_REDIS_URL not set")
-	}
-	opt, err := redis.ParseURL(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rdb := redis.NewClient(opt)
-	ctx := context.Background()
-	if err := rdb.Ping(ctx).Err(); err != nil {
-		rdb.Close()
-		t.Fatalf("redis at %s: %v", url, err)
-	}
-	prefix := "oneapi_t_" + strings.ToLower(common.RandomString(10)) + ":"
-	t.Cleanup(func() {
-		iter := rdb.Scan(ctx, 0, prefix+"*", 100).Iterator()
-		for iter.Next(ctx) {
-			rdb.Del(ctx, iter.Val())
-		}
-		rdb.Close()
-	})
-	return rdb, prefix
-}
+// testRedis connects to TEST_REDIS_URL (or skips) and returns a key prefix
+// of the test's own, whose keys are deleted at cleanup.
+func testRedis(t *testing.T) (*redis.Client, string) { return testdb.Redis(t) }
 
 // Two nodes (two limiters on one Redis, each with its own connection and
 // its own local fallback) share one limit: together they let exactly the
