@@ -215,7 +215,7 @@ func startGateways(ctx context.Context, e *env, in *instance, round int) error {
 		} else {
 			gw.Key = in.gws[0].Key
 		}
-		if err := gw.Probe(ctx, chatBody(e.opts.Model, false), 10*time.Second); err != nil {
+		if err := gw.Probe(ctx, chatBody(e.opts.Model, false, nonStreamTokens), 10*time.Second); err != nil {
 			return fmt.Errorf("node %d: %w\n%s", i+1, err, gw.LogTail(1024))
 		}
 		in.pids = append(in.pids, gw.Pid())
@@ -253,14 +253,18 @@ func releaseShared(ctx context.Context, e *env, sh *gateway.Shared) error {
 	return sh.Drop(ctx)
 }
 
+// nonStreamTokens is the non-stream steps' max_tokens: above the mock's
+// default 20 chunks, so it does not shorten anything.
+const nonStreamTokens = 64
+
 // chatBody is the request every step sends; max_tokens keeps the gateway's
-// pre-consumed quota small and fixed.
-func chatBody(model string, stream bool) []byte {
+// pre-consumed quota small and fixed, and caps the mock's stream.
+func chatBody(model string, stream bool, maxTokens int) []byte {
 	s := ""
 	if stream {
 		s = `,"stream":true,"stream_options":{"include_usage":true}`
 	}
-	return fmt.Appendf(nil, `{"model":%q,"messages":[{"role":"user","content":"Say hello to the benchmark."}],"max_tokens":64%s}`, model, s)
+	return fmt.Appendf(nil, `{"model":%q,"messages":[{"role":"user","content":"Say hello to the benchmark."}],"max_tokens":%d%s}`, model, maxTokens, s)
 }
 
 // child is a helper process of this binary (the bare proxy).

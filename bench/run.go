@@ -71,7 +71,7 @@ func runPhases(ctx context.Context, e *env, in *instance, rr *roundResult, count
 		client.Transport = load.RoundRobin(client.Transport, in.hosts...)
 	}
 	defer client.CloseIdleConnections()
-	chat := target(in, chatBody(o.Model, false))
+	chat := target(in, chatBody(o.Model, false, nonStreamTokens))
 
 	if o.Warmup > 0 {
 		r, err := load.OpenLoop(ctx, client, chat, o.Rates[0], o.Warmup)
@@ -137,7 +137,7 @@ func runPhases(ctx context.Context, e *env, in *instance, rr *roundResult, count
 	}
 	fmt.Fprintf(progress, "  %-2s sweep     max %6.0f req/s at %d workers\n", in.arm.Name, sw.MaxRPS, sw.MaxWorkers)
 
-	st, err := load.Streams(ctx, client, target(in, chatBody(o.Model, true)), o.StreamRate, o.StreamDur)
+	st, err := load.Streams(ctx, client, target(in, chatBody(o.Model, true, o.StreamTokens)), o.StreamRate, o.StreamDur)
 	rr.Stream = st
 	if st != nil {
 		rr.Window.Successes += st.OK
