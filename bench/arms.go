@@ -72,6 +72,10 @@ var allArms = map[string]Arm{
 	// two arms have the same CPU and C2 shows what coordination costs, not
 	// what a second core buys.
 	"C2": {Name: "C2", Label: "gateway optimized, 2 nodes", Kind: kindGateway, Env: envOptimized, Settle: true, Nodes: 2},
+	// CG is C with Go's own collector defaults instead of the gateway's
+	// (GOGC=400 and a soft memory limit, common/gc.go): -arms A,C,CG
+	// measures that choice side by side (issue 19).
+	"CG": {Name: "CG", Label: "gateway optimized, Go's GC defaults", Kind: kindGateway, Env: append(slices.Clone(envOptimized), "GOGC=100", "GOMEMLIMIT=off"), Settle: true},
 	"D":  {Name: "D", Label: "gateway rollback", Kind: kindGateway, Env: envRollback},
 	// F is a fresh install's .env: no batching, so each request waits for
 	// its quota and consume log to be committed (group commit), consume
@@ -100,7 +104,7 @@ func armsFor(o Options) ([]Arm, error) {
 		name := strings.ToUpper(strings.TrimSpace(f))
 		a, ok := allArms[name]
 		if !ok {
-			return nil, fmt.Errorf("-arms: unknown arm %q (want A, B, C, C2, D, E, F)", f)
+			return nil, fmt.Errorf("-arms: unknown arm %q (want A, B, C, C2, CG, D, E, F)", f)
 		}
 		if seen[name] {
 			continue
