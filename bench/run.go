@@ -145,7 +145,7 @@ func runPhases(ctx context.Context, e *env, in *instance, rr *roundResult, count
 	if err != nil {
 		return fmt.Errorf("streams: %w", err)
 	}
-	fmt.Fprintf(progress, "  %-2s streams   ok %6d  err %4d  ttft p99 %6.0fµs  gap p50 %6.0fµs\n", in.arm.Name, st.OK, st.Errors, st.TTFT.P99, st.Gap.P50)
+	fmt.Fprintf(progress, "  %-2s streams   ok %6d  err %4d  ttft p50 %6.0fµs p99 %6.0fµs  gap p50 %6.0fµs\n", in.arm.Name, st.OK, st.Errors, st.TTFT.P50, st.TTFT.P99, st.Gap.P50)
 	if rss, err := peakRSS(in.pids); err == nil {
 		rr.Window.PeakRSS = &rss
 	}
