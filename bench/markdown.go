@@ -13,7 +13,7 @@ func writeMarkdown(w io.Writer, r *Report) {
 	fmt.Fprintf(w, "## one-api benchmark, %s\n\n", r.Date)
 	fmt.Fprintf(w, "%d cores (%s), %s, %s; %s. %d round(s), arms rotated; run took %s.\n\n",
 		r.Host.Cores, r.Host.CPU, r.Host.OS, r.Host.GoVersion, r.Host.Pinning, o.Rounds, r.Elapsed)
-	fmt.Fprintf(w, "Mock: latency %v (+ jitter %v), %d-byte body, stream %d chunks %v apart, failure rate %.3g, usage %v. Steps: %v each at %s req/s; sweep %s workers × %v, p99 bound %v; streams %d/s × %v of %d chunks.\n\n",
+	fmt.Fprintf(w, "Mock: latency %v (+ jitter %v), %d-byte body, stream %d chunks %v apart, failure rate %.3g, usage %v. Steps: %v each at %s req/s; sweep %s workers × %v, p99 bound %v; streams %d/s × %v of %d chunks (D at most 40/s).\n\n",
 		o.Mock.Latency, o.Mock.Jitter, o.Mock.BodyBytes, o.Mock.Chunks, o.Mock.ChunkGap, o.Mock.FailureRate, o.Mock.Usage,
 		o.StepDur, joinInts(o.Rates), joinInts(o.Levels), o.SweepDur, o.P99Bound, o.StreamRate, o.StreamDur, min(o.StreamTokens, o.Mock.Chunks))
 	if r.Backend != "" {

@@ -137,7 +137,7 @@ func runPhases(ctx context.Context, e *env, in *instance, rr *roundResult, count
 	}
 	fmt.Fprintf(progress, "  %-2s sweep     max %6.0f req/s at %d workers\n", in.arm.Name, sw.MaxRPS, sw.MaxWorkers)
 
-	st, err := load.Streams(ctx, client, target(in, chatBody(o.Model, true, o.StreamTokens)), o.StreamRate, o.StreamDur)
+	st, err := load.Streams(ctx, client, target(in, chatBody(o.Model, true, o.StreamTokens)), in.arm.streamRate(o.StreamRate), o.StreamDur)
 	rr.Stream = st
 	if st != nil {
 		rr.Window.Successes += st.OK
