@@ -13,9 +13,9 @@ func writeMarkdown(w io.Writer, r *Report) {
 	fmt.Fprintf(w, "## one-api benchmark, %s\n\n", r.Date)
 	fmt.Fprintf(w, "%d cores (%s), %s, %s; %s. %d round(s), arms rotated; run took %s.\n\n",
 		r.Host.Cores, r.Host.CPU, r.Host.OS, r.Host.GoVersion, r.Host.Pinning, o.Rounds, r.Elapsed)
-	fmt.Fprintf(w, "Mock: latency %v (+ jitter %v), %d-byte body, stream %d chunks %v apart, failure rate %.3g, usage %v. Steps: %v each at %s req/s; sweep %s workers × %v, p99 bound %v; streams %d/s × %v of %d chunks (D at most 40/s).\n\n",
+	fmt.Fprintf(w, "Mock: latency %v (+ jitter %v), %d-byte body, stream %d chunks %v apart, failure rate %.3g, usage %v. Steps: %v each at %s req/s; sweep %s workers × %v, p99 bound %v; streams %d/s × %v of %d chunks%s.\n\n",
 		o.Mock.Latency, o.Mock.Jitter, o.Mock.BodyBytes, o.Mock.Chunks, o.Mock.ChunkGap, o.Mock.FailureRate, o.Mock.Usage,
-		o.StepDur, joinInts(o.Rates), joinInts(o.Levels), o.SweepDur, o.P99Bound, o.StreamRate, o.StreamDur, min(o.StreamTokens, o.Mock.Chunks))
+		o.StepDur, joinInts(o.Rates), joinInts(o.Levels), o.SweepDur, o.P99Bound, o.StreamRate, o.StreamDur, min(o.StreamTokens, o.Mock.Chunks), streamCaps(o))
 	if r.Backend != "" {
 		fmt.Fprintf(w, "Gateway database: %s.\n\n", r.Backend)
 	}
@@ -119,3 +119,18 @@ func short(v float64) string {
 }
 
 func roundDur(d time.Duration) string { return d.Round(100 * time.Millisecond).String() }
+
+// streamCaps names the arms of the run that stream below -stream-rate.
+func streamCaps(o Options) string {
+	arms, _ := armsFor(o)
+	var caps []string
+	for _, a := range arms {
+		if r := a.streamRate(o.StreamRate); r < o.StreamRate {
+			caps = append(caps, fmt.Sprintf("%s at %d/s", a.Name, r))
+		}
+	}
+	if len(caps) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(caps, ", ") + ")"
+}
