@@ -48,11 +48,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "[ERR] configuration: %v\n", err)
 		return 2
 	}
+	// Go's GOGC and GOMEMLIMIT, or the gateway's defaults (common/gc.go).
+	gc, err := common.ApplyGC()
+	if err != nil {
+		fmt.Fprintf(stderr, "[ERR] configuration: %v\n", err)
+		return 2
+	}
 	if flags.CheckConfig {
 		common.PrintConfig(stdout, cfg)
 		return 0
 	}
 
+	common.SysLog("%s", gc)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	if err := serve(ctx, cfg, stdout); err != nil {

@@ -23,8 +23,8 @@ type targetCheck struct {
 }
 
 // ratioPairs: C against the rollback, the floor and an external gateway;
-// two nodes against one; the defaults against C.
-var ratioPairs = [][2]string{{"C", "D"}, {"C", "B"}, {"C", "E"}, {"C2", "C"}, {"F", "C"}}
+// two nodes against one; the defaults against C; Go's GC defaults against C.
+var ratioPairs = [][2]string{{"C", "D"}, {"C", "B"}, {"C", "E"}, {"C2", "C"}, {"F", "C"}, {"CG", "C"}}
 
 // ratios compares the pairs of ratioPairs that both ran.
 func ratios(arms []*armSummary) []ratioRow {
@@ -54,6 +54,7 @@ func ratios(arms []*armSummary) []ratioRow {
 		add("CPU µs/request", x.CPUPerReq, y.CPUPerReq)
 		add("DB statements/request", x.DBPerReq, y.DBPerReq)
 		add("max RPS", maxRPS(x), maxRPS(y))
+		add("added TTFT p50 (µs)", x.AddedTTFT50, y.AddedTTFT50)
 		add("added TTFT p99 (µs)", x.AddedTTFT, y.AddedTTFT)
 	}
 	return rows
@@ -132,6 +133,19 @@ func targets(arms []*armSummary) []targetCheck {
 		}, func(v float64) bool { return v <= 150 }, func(v float64) string { return fmt.Sprintf("%+.0f µs", v) })
 	}
 	out = append(out, single("C: stream added TTFT p99 ≤ 1 ms", c.AddedTTFT, func(v float64) bool { return v <= 1000 }, func(v float64) string { return fmt.Sprintf("%.0f µs", v) }))
+	if b != nil {
+		// Issue 19: the first token as fast as a bare proxy.
+		minus := func(x, y *float64) *float64 {
+			if x == nil || y == nil {
+				return nil
+			}
+			return ptr(*x - *y)
+		}
+		us := func(v float64) string { return fmt.Sprintf("%+.0f µs", v) }
+		within := func(v float64) bool { return v <= 300 }
+		out = append(out, single("C vs B: stream added TTFT p50 within 300 µs of B's", minus(c.AddedTTFT50, b.AddedTTFT50), within, us))
+		out = append(out, single("C vs B: stream added TTFT p99 within 300 µs of B's", minus(c.AddedTTFT, b.AddedTTFT), within, us))
+	}
 	var rss *float64
 	if c.PeakRSS != nil {
 		rss = ptr(float64(*c.PeakRSS) / (1 << 20))

@@ -13,9 +13,9 @@ func writeMarkdown(w io.Writer, r *Report) {
 	fmt.Fprintf(w, "## one-api benchmark, %s\n\n", r.Date)
 	fmt.Fprintf(w, "%d cores (%s), %s, %s; %s. %d round(s), arms rotated; run took %s.\n\n",
 		r.Host.Cores, r.Host.CPU, r.Host.OS, r.Host.GoVersion, r.Host.Pinning, o.Rounds, r.Elapsed)
-	fmt.Fprintf(w, "Mock: latency %v (+ jitter %v), %d-byte body, stream %d chunks %v apart, failure rate %.3g, usage %v. Steps: %v each at %s req/s; sweep %s workers × %v, p99 bound %v; streams %d/s × %v.\n\n",
+	fmt.Fprintf(w, "Mock: latency %v (+ jitter %v), %d-byte body, stream %d chunks %v apart, failure rate %.3g, usage %v. Steps: %v each at %s req/s; sweep %s workers × %v, p99 bound %v; streams %d/s × %v of %d chunks%s.\n\n",
 		o.Mock.Latency, o.Mock.Jitter, o.Mock.BodyBytes, o.Mock.Chunks, o.Mock.ChunkGap, o.Mock.FailureRate, o.Mock.Usage,
-		o.StepDur, joinInts(o.Rates), joinInts(o.Levels), o.SweepDur, o.P99Bound, o.StreamRate, o.StreamDur)
+		o.StepDur, joinInts(o.Rates), joinInts(o.Levels), o.SweepDur, o.P99Bound, o.StreamRate, o.StreamDur, min(o.StreamTokens, o.Mock.Chunks), streamCaps(o))
 	if r.Backend != "" {
 		fmt.Fprintf(w, "Gateway database: %s.\n\n", r.Backend)
 	}
@@ -34,7 +34,7 @@ func writeMarkdown(w io.Writer, r *Report) {
 
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "### Per arm (max RPS: closed loop, p99 ≤ %v and zero errors)\n\n", o.P99Bound)
-	fmt.Fprintln(w, "| arm | max RPS | CPU µs/req | CPU µs/req sweep | DB stmts/req | peak RSS MB | errors | lost logs | TTFT p99 µs | added TTFT p99 | gap p50/p99 µs | added gap p99 |")
+	fmt.Fprintln(w, "| arm | max RPS | CPU µs/req | CPU µs/req sweep | DB stmts/req | peak RSS MB | errors | lost logs | TTFT p50/p99 µs | added TTFT p50/p99 | gap p50/p99 µs | added gap p99 |")
 	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, a := range r.Arms {
 		maxRPS, ttft, gap := "n/a", "n/a", "n/a"
@@ -45,7 +45,7 @@ func writeMarkdown(w io.Writer, r *Report) {
 			}
 		}
 		if a.Stream != nil && a.Stream.OK > 0 {
-			ttft = fmt.Sprintf("%.0f", a.Stream.TTFT.P99)
+			ttft = fmt.Sprintf("%.0f / %.0f", a.Stream.TTFT.P50, a.Stream.TTFT.P99)
 			gap = fmt.Sprintf("%.0f / %.0f", a.Stream.Gap.P50, a.Stream.Gap.P99)
 		}
 		rss, lost := "n/a", "n/a"
@@ -60,7 +60,7 @@ func writeMarkdown(w io.Writer, r *Report) {
 			db += "†"
 		}
 		fmt.Fprintf(w, "| %s %s | %s | %s | %s | %s | %s | %d | %s | %s | %s | %s | %s |\n", a.Name, a.Label, maxRPS,
-			num(a.CPUPerReq, "%.0f"), num(a.CPUAtSat, "%.0f"), db, rss, a.Errors, lost, ttft, num(a.AddedTTFT, "%+.0f"), gap, num(a.AddedGap, "%+.0f"))
+			num(a.CPUPerReq, "%.0f"), num(a.CPUAtSat, "%.0f"), db, rss, a.Errors, lost, ttft, num(a.AddedTTFT50, "%+.0f")+" / "+num(a.AddedTTFT, "%+.0f"), gap, num(a.AddedGap, "%+.0f"))
 	}
 	for _, a := range r.Arms {
 		if a.DBSource != "" && a.DBSource != "gateway metrics" {
@@ -119,3 +119,18 @@ func short(v float64) string {
 }
 
 func roundDur(d time.Duration) string { return d.Round(100 * time.Millisecond).String() }
+
+// streamCaps names the arms of the run that stream below -stream-rate.
+func streamCaps(o Options) string {
+	arms, _ := armsFor(o)
+	var caps []string
+	for _, a := range arms {
+		if r := a.streamRate(o.StreamRate); r < o.StreamRate {
+			caps = append(caps, fmt.Sprintf("%s at %d/s", a.Name, r))
+		}
+	}
+	if len(caps) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(caps, ", ") + ")"
+}

@@ -29,6 +29,10 @@ type Options struct {
 
 	StreamRate int           `json:"stream_rate"`
 	StreamDur  time.Duration `json:"stream_ns"`
+	// StreamTokens is the stream step's max_tokens, which the mock honours:
+	// time to first token needs the first chunk and a short stream, so a
+	// short stream buys more streams per step (issue 19: ≥ 2,000 per arm).
+	StreamTokens int `json:"stream_tokens"`
 
 	Mock     mock.Options  `json:"mock"`
 	MockAddr string        `json:"mock_addr"`
@@ -68,7 +72,11 @@ func defaultOptions() Options {
 		Rates: []int{100, 400}, StepDur: 3 * time.Second, Warmup: 500 * time.Millisecond,
 		Settle: 6 * time.Second, // LOG_BATCH_FLUSH_INTERVAL / BATCH_UPDATE_INTERVAL default 5 s, plus margin
 		Levels: []int{4, 16, 64}, SweepDur: 1500 * time.Millisecond, P99Bound: 50 * time.Millisecond,
-		StreamRate: 20, StreamDur: 2 * time.Second,
+		// 500 streams/s × 2 s × 2 rounds = 2,000 streams per arm, each of
+		// 4 content chunks (≈ 6 ms at the mock's 2 ms gap), so about three
+		// are open at a time: below the transport's 20 idle connections
+		// per host, as a real stream mix would be on that pool.
+		StreamRate: 500, StreamDur: 2 * time.Second, StreamTokens: 4,
 		Mock: mock.DefaultOptions(), MockAddr: "127.0.0.1:0", Model: "gpt-3.5-turbo",
 		Timeout: 10 * time.Second, Pin: true, DCount: true, StopTimeout: 60 * time.Second,
 	}
@@ -85,7 +93,7 @@ func applyQuick(o *Options, set map[string]bool) {
 		"settle":      func() { o.Settle = time.Second },
 		"levels":      func() { o.Levels = []int{8} },
 		"sweep-step":  func() { o.SweepDur = time.Second },
-		"stream-rate": func() { o.StreamRate = 10 },
+		"stream-rate": func() { o.StreamRate = 100 },
 		"stream-step": func() { o.StreamDur = time.Second },
 		"d-count":     func() { o.DCount = false },
 	}
@@ -102,7 +110,7 @@ func parseOptions(args []string, stderr io.Writer) (Options, error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.BoolVar(&o.Quick, "quick", false, "smoke run (< 40 s): 1 round, short steps; exits non-zero unless every arm produced numbers and C lost no logs")
-	fs.StringVar(&o.Arms, "arms", o.Arms, "arms to run, comma-separated: A direct, B bare proxy, C gateway optimized, C2 C on two nodes (needs -sql-dsn and -redis), D gateway rollback, F gateway defaults (E is added by -external-url)")
+	fs.StringVar(&o.Arms, "arms", o.Arms, "arms to run, comma-separated: A direct, B bare proxy, C gateway optimized, C2 C on two nodes (needs -sql-dsn and -redis), CG C with Go's GC defaults, D gateway rollback, F gateway defaults (E is added by -external-url)")
 	fs.IntVar(&o.Rounds, "rounds", o.Rounds, "rounds; arms are rotated A,B,C,D,A,B,... within one run")
 	rates := fs.String("rates", joinInts(o.Rates), "open-loop fixed rates, req/s, comma-separated")
 	fs.DurationVar(&o.StepDur, "step", o.StepDur, "duration of each fixed-rate step")
@@ -113,6 +121,7 @@ func parseOptions(args []string, stderr io.Writer) (Options, error) {
 	fs.DurationVar(&o.P99Bound, "p99-bound", o.P99Bound, "p99 bound for max RPS")
 	fs.IntVar(&o.StreamRate, "stream-rate", o.StreamRate, "SSE streams opened per second")
 	fs.DurationVar(&o.StreamDur, "stream-step", o.StreamDur, "duration of the SSE step")
+	fs.IntVar(&o.StreamTokens, "stream-tokens", o.StreamTokens, "max_tokens of the SSE step's requests: content chunks per stream, capped by -mock-chunks")
 
 	fs.DurationVar(&o.Mock.Latency, "mock-latency", o.Mock.Latency, "mock: fixed latency before the response")
 	fs.DurationVar(&o.Mock.Jitter, "mock-jitter", o.Mock.Jitter, "mock: uniform extra latency [0, jitter)")
@@ -188,6 +197,9 @@ func (o Options) validate() error {
 	}
 	if o.StreamRate < 1 {
 		errs = append(errs, fmt.Errorf("-stream-rate %d: need at least 1", o.StreamRate))
+	}
+	if o.StreamTokens < 1 {
+		errs = append(errs, fmt.Errorf("-stream-tokens %d: need at least 1", o.StreamTokens))
 	}
 	if o.SQLDSN != "" && !strings.HasPrefix(o.SQLDSN, "postgres://") && !strings.HasPrefix(o.SQLDSN, "postgresql://") {
 		errs = append(errs, fmt.Errorf("-sql-dsn %s: want a postgres:// URL (the schema per round is set through search_path)", gateway.Redact(o.SQLDSN)))

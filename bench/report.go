@@ -56,22 +56,23 @@ type logSummary struct {
 }
 
 type armSummary struct {
-	Name      string             `json:"name"`
-	Label     string             `json:"label"`
-	RoundsOK  int                `json:"rounds_ok"`
-	Failures  []string           `json:"failures,omitempty"`
-	Steps     []stepSummary      `json:"steps"`
-	Sweep     *load.Sweep        `json:"sweep,omitempty"`
-	Stream    *load.StreamResult `json:"stream,omitempty"`
-	AddedTTFT *float64           `json:"added_ttft_p99_us,omitempty"`
-	AddedGap  *float64           `json:"added_gap_p99_us,omitempty"`
-	CPUPerReq *float64           `json:"cpu_us_per_request,omitempty"`
-	CPUAtSat  *float64           `json:"cpu_us_per_request_sweep,omitempty"`
-	DBPerReq  *float64           `json:"db_statements_per_request,omitempty"`
-	DBSource  string             `json:"db_statements_source,omitempty"`
-	PeakRSS   *int64             `json:"peak_rss_bytes,omitempty"`
-	Errors    int64              `json:"errors"` // fixed-rate and stream steps
-	Logs      *logSummary        `json:"logs,omitempty"`
+	Name        string             `json:"name"`
+	Label       string             `json:"label"`
+	RoundsOK    int                `json:"rounds_ok"`
+	Failures    []string           `json:"failures,omitempty"`
+	Steps       []stepSummary      `json:"steps"`
+	Sweep       *load.Sweep        `json:"sweep,omitempty"`
+	Stream      *load.StreamResult `json:"stream,omitempty"`
+	AddedTTFT   *float64           `json:"added_ttft_p99_us,omitempty"`
+	AddedTTFT50 *float64           `json:"added_ttft_p50_us,omitempty"`
+	AddedGap    *float64           `json:"added_gap_p99_us,omitempty"`
+	CPUPerReq   *float64           `json:"cpu_us_per_request,omitempty"`
+	CPUAtSat    *float64           `json:"cpu_us_per_request_sweep,omitempty"`
+	DBPerReq    *float64           `json:"db_statements_per_request,omitempty"`
+	DBSource    string             `json:"db_statements_source,omitempty"`
+	PeakRSS     *int64             `json:"peak_rss_bytes,omitempty"`
+	Errors      int64              `json:"errors"` // fixed-rate and stream steps
+	Logs        *logSummary        `json:"logs,omitempty"`
 }
 
 // summarize aggregates the rounds of one arm; extra are rounds that count
@@ -210,6 +211,7 @@ func addBaseline(arms []*armSummary) {
 		}
 		if s.Stream != nil && base.Stream != nil && s.Stream.OK > 0 && base.Stream.OK > 0 {
 			s.AddedTTFT = ptr(s.Stream.TTFT.P99 - base.Stream.TTFT.P99)
+			s.AddedTTFT50 = ptr(s.Stream.TTFT.P50 - base.Stream.TTFT.P50)
 			s.AddedGap = ptr(s.Stream.Gap.P99 - base.Stream.Gap.P99)
 		}
 	}

@@ -71,7 +71,7 @@ func runPhases(ctx context.Context, e *env, in *instance, rr *roundResult, count
 		client.Transport = load.RoundRobin(client.Transport, in.hosts...)
 	}
 	defer client.CloseIdleConnections()
-	chat := target(in, chatBody(o.Model, false))
+	chat := target(in, chatBody(o.Model, false, nonStreamTokens))
 
 	if o.Warmup > 0 {
 		r, err := load.OpenLoop(ctx, client, chat, o.Rates[0], o.Warmup)
@@ -137,7 +137,7 @@ func runPhases(ctx context.Context, e *env, in *instance, rr *roundResult, count
 	}
 	fmt.Fprintf(progress, "  %-2s sweep     max %6.0f req/s at %d workers\n", in.arm.Name, sw.MaxRPS, sw.MaxWorkers)
 
-	st, err := load.Streams(ctx, client, target(in, chatBody(o.Model, true)), o.StreamRate, o.StreamDur)
+	st, err := load.Streams(ctx, client, target(in, chatBody(o.Model, true, o.StreamTokens)), in.arm.streamRate(o.StreamRate), o.StreamDur)
 	rr.Stream = st
 	if st != nil {
 		rr.Window.Successes += st.OK
@@ -145,7 +145,7 @@ func runPhases(ctx context.Context, e *env, in *instance, rr *roundResult, count
 	if err != nil {
 		return fmt.Errorf("streams: %w", err)
 	}
-	fmt.Fprintf(progress, "  %-2s streams   ok %6d  err %4d  ttft p99 %6.0fµs  gap p50 %6.0fµs\n", in.arm.Name, st.OK, st.Errors, st.TTFT.P99, st.Gap.P50)
+	fmt.Fprintf(progress, "  %-2s streams   ok %6d  err %4d  ttft p50 %6.0fµs p99 %6.0fµs  gap p50 %6.0fµs\n", in.arm.Name, st.OK, st.Errors, st.TTFT.P50, st.TTFT.P99, st.Gap.P50)
 	if rss, err := peakRSS(in.pids); err == nil {
 		rr.Window.PeakRSS = &rss
 	}

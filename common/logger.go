@@ -57,3 +57,11 @@ func LogRaw(line string) {
 	io.WriteString(logOut, line)
 	logMu.Unlock()
 }
+
+// LogRawBytes is LogRaw for a line built in a reusable buffer: one write,
+// no copy into a string. The writer must not keep line (os.File does not).
+func LogRawBytes(line []byte) {
+	logMu.Lock()
+	logOut.Write(line)
+	logMu.Unlock()
+}

@@ -179,7 +179,7 @@ func (o *observer) logAccess(c *gin.Context, status int, d time.Duration) {
 	b = append(b, " | X-Response-Time "...)
 	b = appendMillis(b, d)
 	b = append(b, '\n')
-	common.LogRaw(string(b))
+	common.LogRawBytes(b)
 	if cap(b) <= maxPooledLine {
 		*bp = b
 		linePool.Put(bp)

@@ -15,7 +15,6 @@ import (
 	"one-api/relay/adaptor"
 	"one-api/relay/openai"
 	"one-api/relay/sse"
-	"one-api/relay/tokenizer"
 )
 
 // attemptAdapted is attempt for a channel whose upstream speaks another
@@ -161,8 +160,7 @@ func (j *job) streamAdapted(ctx context.Context, resp *http.Response, sent time.
 		j.addUpstream(sent)
 		return j.noFirstEvent(ctx, err)
 	}
-	// Upstream may send no usage: have the tokenizer ready by the end.
-	tokenizer.Prepare(j.ch.upstreamModel(j.p.req.Model))
+	j.prepareCount()
 	h := c.Writer.Header()
 	sse.SetHeaders(h)
 	c.Writer.WriteHeader(http.StatusOK)

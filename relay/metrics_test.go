@@ -60,3 +60,32 @@ func infoEngine(e *env, info **metrics.RequestInfo) *gin.Engine {
 	}
 	return eng
 }
+
+// TestTokenizerPreparedOnlyOnceNeeded: streams whose upstream reports usage
+// never start the tokenizer's load (issue 19: it held back the first chunk
+// of every stream during it); once a stream needed a local count, later
+// streams prepare it at their start.
+func TestTokenizerPreparedOnlyOnceNeeded(t *testing.T) {
+	withUsage := newFake(t, answerStream(10, 20))
+	noUsage := newFake(t, func(w http.ResponseWriter, r *http.Request, _ []byte) {
+		answerStream(10, 20)(w, r, nil) // never sees include_usage: no usage chunk
+	})
+	e := newEnv(t, envConfig{channels: []*model.Channel{
+		channel(model.ChannelOpenAI, "a", withUsage.URL, "gpt-3.5-turbo"),
+		channel(model.ChannelOpenAI, "b", noUsage.URL, "gpt-4"),
+	}})
+	for range 3 {
+		if w := e.do("POST", "/v1/chat/completions", `{"model":"gpt-3.5-turbo","stream":true,"messages":[]}`); w.Code != 200 {
+			t.Fatalf("status %d: %s", w.Code, w.Body)
+		}
+	}
+	if e.relay.counted.Load() {
+		t.Fatal("streams with upstream usage marked the relay as needing local counts")
+	}
+	if w := e.do("POST", "/v1/chat/completions", `{"model":"gpt-4","stream":true,"messages":[]}`); w.Code != 200 {
+		t.Fatalf("status %d: %s", w.Code, w.Body)
+	}
+	if !e.relay.counted.Load() {
+		t.Error("a stream without upstream usage did not mark the relay as needing local counts")
+	}
+}

@@ -84,6 +84,10 @@ type Relay struct {
 	stopped  context.Context
 	stop     context.CancelCauseFunc
 	warnings attemptWarnings
+	// counted is set once a response needed a local token count (its
+	// upstream reported no usage); from then on streams load the tokenizer
+	// at their start (prepareCount).
+	counted atomic.Bool
 }
 
 // New checks cfg, loads the routing table and the price tables, and

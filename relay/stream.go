@@ -12,7 +12,6 @@ import (
 	"one-api/middleware"
 	"one-api/relay/openai"
 	"one-api/relay/sse"
-	"one-api/relay/tokenizer"
 )
 
 // stream relays an event stream event by event, each flushed as it comes.
@@ -38,8 +37,7 @@ func (j *job) stream(ctx context.Context, resp *http.Response, sent time.Time) (
 		return j.noFirstEvent(ctx, err)
 	}
 
-	// Upstream may send no usage: have the tokenizer ready by the end.
-	tokenizer.Prepare(j.ch.upstreamModel(j.p.req.Model))
+	j.prepareCount()
 	h := c.Writer.Header()
 	copyResponseHeader(h, resp.Header)
 	sse.SetHeaders(h)
@@ -62,9 +60,14 @@ func (j *job) stream(ctx context.Context, resp *http.Response, sent time.Time) (
 			done = true
 			break
 		}
-		if u, ok := openai.ExtractUsage(ev.Data); ok && plausible(u) {
-			usage, haveUsage = u, true
-			if !j.p.req.IncludeUsage && openai.IsUsageOnlyChunk(ev.Data) {
+		// One scan of the chunk for its usage, its shape and its text.
+		n := len(*text)
+		var chunk openai.Chunk
+		*text, chunk = openai.ReadChunk(*text, ev.Data)
+		if chunk.HasUsage && plausible(chunk.Usage) {
+			usage, haveUsage = chunk.Usage, true
+			if !j.p.req.IncludeUsage && chunk.UsageOnly {
+				*text = (*text)[:n] // not delivered (empty choices, so normally nothing)
 				continue
 			}
 		}
@@ -75,13 +78,13 @@ func (j *job) stream(ctx context.Context, resp *http.Response, sent time.Time) (
 			data = []byte(redact(string(data), j.ch.Key))
 		}
 		if writeErr = w.Data(data); writeErr != nil {
+			*text = (*text)[:n] // not delivered: not billed
 			break
 		}
 		if !delivered && j.info != nil {
 			j.info.TTFT = time.Since(j.start)
 		}
 		delivered = true
-		*text = openai.AppendCompletionText(*text, ev.Data)
 	}
 	if err != nil && !errors.Is(err, io.EOF) {
 		readErr = err

@@ -22,7 +22,7 @@ type Options struct {
 	Latency     time.Duration // before the response headers
 	Jitter      time.Duration // uniform extra latency in [0, Jitter)
 	BodyBytes   int           // approximate size of a non-stream completion body
-	Chunks      int           // content chunks per stream; also completion_tokens
+	Chunks      int           // content chunks per stream (at most the request's max_tokens); also completion_tokens
 	ChunkGap    time.Duration // pause between stream chunks
 	FailureRate float64       // fraction of requests answered 500
 	// Usage sends the usage chunk of a stream when the request asks for it
@@ -55,11 +55,13 @@ type Server struct {
 	opts       Options
 	completion []byte   // non-stream body, usage included
 	chunks     [][]byte // "data: {...}\n\n" events: role, content..., finish
-	usageChunk []byte
-	embedding  []byte
-	models     []byte
-	failure    []byte
-	bufs       sync.Pool
+	// usageChunks[n] is the usage event of a stream of n content chunks
+	// (max_tokens may shorten a stream, see stream).
+	usageChunks [][]byte
+	embedding   []byte
+	models      []byte
+	failure     []byte
+	bufs        sync.Pool
 
 	chat, streams, embeddings, failures atomic.Int64
 }
@@ -85,8 +87,11 @@ func New(opts Options) (*Server, error) {
 	if s.chunks, err = renderChunks(opts); err != nil {
 		return nil, err
 	}
-	if s.usageChunk, err = event(chunkJSON(opts.Model, nil, usage)); err != nil {
-		return nil, err
+	s.usageChunks = make([][]byte, opts.Chunks+1)
+	for n := 1; n <= opts.Chunks; n++ {
+		if s.usageChunks[n], err = event(chunkJSON(opts.Model, nil, usageJSON(n))); err != nil {
+			return nil, err
+		}
 	}
 	if s.embedding, err = renderEmbedding(opts.Model); err != nil {
 		return nil, err
@@ -131,6 +136,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // chatRequest is the only part of a request the mock looks at.
 type chatRequest struct {
 	Stream        bool `json:"stream"`
+	MaxTokens     int  `json:"max_tokens"`
 	StreamOptions *struct {
 		IncludeUsage bool `json:"include_usage"`
 	} `json:"stream_options"`
@@ -158,7 +164,11 @@ func (s *Server) serveChat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.streams.Add(1)
-	s.stream(w, r, req.StreamOptions != nil && req.StreamOptions.IncludeUsage && s.opts.Usage)
+	n := s.opts.Chunks
+	if req.MaxTokens > 0 {
+		n = min(n, req.MaxTokens)
+	}
+	s.stream(w, r, n, req.StreamOptions != nil && req.StreamOptions.IncludeUsage && s.opts.Usage)
 }
 
 // wait applies latency and the failure rate; false means the request was
@@ -181,12 +191,17 @@ func (s *Server) wait(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
-func (s *Server) stream(w http.ResponseWriter, r *http.Request, usage bool) {
+// stream sends the role chunk, n content chunks (max_tokens caps a stream
+// as it caps an upstream's answer, so the benchmark's stream step can ask
+// for a short one: its time to first token needs only the first chunks),
+// the finish chunk and, if asked for, the usage chunk.
+func (s *Server) stream(w http.ResponseWriter, r *http.Request, n int, usage bool) {
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
 	rc := http.NewResponseController(w)
-	for i, c := range s.chunks {
+	events := append(s.chunks[:1+n:1+n], s.chunks[len(s.chunks)-1])
+	for i, c := range events {
 		// The first content chunk follows the role chunk at once, as real
 		// upstreams do; the gap sits between content chunks.
 		if i > 1 && s.opts.ChunkGap > 0 && !sleep(r, s.opts.ChunkGap) {
@@ -200,7 +215,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, usage bool) {
 		}
 	}
 	if usage {
-		_, _ = w.Write(s.usageChunk)
+		_, _ = w.Write(s.usageChunks[n])
 	}
 	_, _ = io.WriteString(w, "data: [DONE]\n\n")
 	_ = rc.Flush()

@@ -84,10 +84,13 @@ func TestStream(t *testing.T) {
 		usageOpt  bool
 		body      string
 		wantUsage bool
+		chunks    int // content chunks (and completion_tokens) expected
 	}{
-		{"include_usage", true, `{"stream":true,"stream_options":{"include_usage":true}}`, true},
-		{"not asked", true, `{"stream": true}`, false},
-		{"upstream ignores it", false, `{"stream":true,"stream_options":{"include_usage":true}}`, false},
+		{"include_usage", true, `{"stream":true,"stream_options":{"include_usage":true}}`, true, 5},
+		{"not asked", true, `{"stream": true}`, false, 5},
+		{"upstream ignores it", false, `{"stream":true,"stream_options":{"include_usage":true}}`, false, 5},
+		{"max_tokens shortens it", true, `{"stream":true,"max_tokens":2,"stream_options":{"include_usage":true}}`, true, 2},
+		{"max_tokens above chunks", true, `{"stream":true,"max_tokens":64,"stream_options":{"include_usage":true}}`, true, 5},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -126,14 +129,14 @@ func TestStream(t *testing.T) {
 					content.WriteString(ch.Delta.Content)
 				}
 			}
-			if g, w := strings.Count(content.String(), "tok"), opts.Chunks; g != w {
+			if g, w := strings.Count(content.String(), "tok"), tt.chunks; g != w {
 				t.Errorf("content chunks = %d, want %d", g, w)
 			}
 			if g, w := usage != nil, tt.wantUsage; g != w {
 				t.Fatalf("usage chunk present = %v, want %v", g, w)
 			}
-			if usage != nil && usage.Usage.CompletionTokens != opts.Chunks {
-				t.Errorf("completion_tokens = %d, want %d", usage.Usage.CompletionTokens, opts.Chunks)
+			if usage != nil && usage.Usage.CompletionTokens != tt.chunks {
+				t.Errorf("completion_tokens = %d, want %d", usage.Usage.CompletionTokens, tt.chunks)
 			}
 		})
 	}

@@ -139,3 +139,58 @@ func BenchmarkStreamChunk(b *testing.B) {
 		}
 	})
 }
+
+// FuzzReadChunk: the one-pass read agrees with the three scans it replaces
+// on every input, so a relayed stream bills exactly as before.
+func FuzzReadChunk(f *testing.F) {
+	for _, s := range []string{
+		usageChunk, contentChunk,
+		`{"choices":[],"usage":{"prompt_tokens":1}}`,
+		`{"choices":[],"usage":{"prompt_tokens":1},"usage":null}`,
+		`{"usage":{"completion_tokens":3},"choices":[{"text":"a"}],"choices":[ ]}`,
+		`{"choices":[{"delta":{"tool_calls":[{"function":{"arguments":"{}"}}]}}]}`,
+		`{"choices":[{"delta":{"content":"x"}}]`, `[]`, `{"usage":{"prompt_tokens":1.5}}`,
+	} {
+		f.Add([]byte(s), []byte("prefix"))
+	}
+	f.Fuzz(func(t *testing.T, data, prefix []byte) {
+		wantText := AppendCompletionText(append([]byte(nil), prefix...), data)
+		wantUsage, wantOK := ExtractUsage(data)
+		wantOnly := IsUsageOnlyChunk(data)
+		text, c := ReadChunk(append([]byte(nil), prefix...), data)
+		if string(text) != string(wantText) {
+			t.Fatalf("text %q, AppendCompletionText %q", text, wantText)
+		}
+		if c.Usage != wantUsage || c.HasUsage != wantOK {
+			t.Fatalf("usage %+v %v, ExtractUsage %+v %v", c.Usage, c.HasUsage, wantUsage, wantOK)
+		}
+		if c.UsageOnly != wantOnly {
+			t.Fatalf("usage-only %v, IsUsageOnlyChunk %v", c.UsageOnly, wantOnly)
+		}
+	})
+}
+
+func BenchmarkReadChunk(b *testing.B) {
+	content, usage := []byte(contentChunk), []byte(usageChunk)
+	b.Run("three scans", func(b *testing.B) {
+		b.ReportAllocs()
+		buf := make([]byte, 0, 64)
+		for b.Loop() {
+			for _, d := range [][]byte{content, usage} {
+				if _, ok := ExtractUsage(d); ok {
+					IsUsageOnlyChunk(d)
+				}
+				buf = AppendCompletionText(buf[:0], d)
+			}
+		}
+	})
+	b.Run("one pass", func(b *testing.B) {
+		b.ReportAllocs()
+		buf := make([]byte, 0, 64)
+		for b.Loop() {
+			for _, d := range [][]byte{content, usage} {
+				buf, _ = ReadChunk(buf[:0], d)
+			}
+		}
+	})
+}
