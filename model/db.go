@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	mysqldrv "github.com/go-sql-driver/mysql"
 	"time"
 
 	"gorm.io/driver/mysql"
@@ -98,7 +99,7 @@ func openSQL(dsn string, cfg OpenConfig) (*gorm.DB, error) {
 	case "postgres":
 		dial = postgres.New(postgres.Config{DSN: dsn, PreferSimpleProtocol: true})
 	default:
-		dial = mysql.Open(dsn)
+		dial = mysql.Open(mysqlFoundRows(dsn))
 	}
 	db, err := gorm.Open(dial, gormConfig())
 	if err != nil {
@@ -153,4 +154,19 @@ func (s *Store) Close() error {
 		errs = append(errs, sqlDB.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// mysqlFoundRows makes MySQL report the rows an UPDATE matched rather than
+// the rows it changed, as SQLite and PostgreSQL do. Every conditional
+// update here reads RowsAffected == 0 as "refused" or "not found": without
+// it a reservation of 0 (a model priced at 0) or an admin write that keeps
+// a row's values would be refused on MySQL only. A DSN the driver cannot
+// parse is left as it is, so opening it reports the driver's own error.
+func mysqlFoundRows(dsn string) string {
+	cfg, err := mysqldrv.ParseDSN(dsn)
+	if err != nil {
+		return dsn
+	}
+	cfg.ClientFoundRows = true
+	return cfg.FormatDSN()
 }
