@@ -153,7 +153,7 @@ func (g *server) startMetrics(context.Context) error {
 	if m == nil {
 		return nil
 	}
-	if err := g.store.Use(metrics.GormPlugin(m.RecordDB)); err != nil {
+	if err := g.store.TimeStatements(m.RecordDB); err != nil {
 		return fmt.Errorf("metrics: %w", err)
 	}
 	return nil

@@ -52,7 +52,7 @@ type stack struct {
 	metrics *metrics.Metrics
 	// stmts counts every gorm statement on the store from the moment the
 	// stack is built (transaction BEGIN/COMMIT are not gorm statements).
-	stmts *metrics.StatementCounter
+	stmts *model.StatementCounter
 	// closers stop the batches in main.go's order (log batch, then quota).
 	closers []func(context.Context) error
 	relay   *relay.Relay
@@ -96,7 +96,7 @@ func newStackWith(tb testing.TB, store *model.Store, p profile, tweak func(*rela
 	ctx := context.Background()
 	cfg := testConfig(tb)
 	cfg.Metrics.Enabled = p.metrics
-	s := &stack{store: store, stmts: &metrics.StatementCounter{}}
+	s := &stack{store: store, stmts: &model.StatementCounter{}}
 	if err := store.Gorm().Use(s.stmts); err != nil {
 		tb.Fatal(err)
 	}
@@ -106,7 +106,7 @@ func newStackWith(tb testing.TB, store *model.Store, p profile, tweak func(*rela
 	}
 	s.metrics = m
 	if m != nil {
-		if err := store.Gorm().Use(metrics.GormPlugin(m.RecordDB)); err != nil {
+		if err := store.TimeStatements(m.RecordDB); err != nil {
 			tb.Fatal(err)
 		}
 	}

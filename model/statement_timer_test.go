@@ -1,4 +1,4 @@
-package metrics
+package model
 
 import (
 	"path/filepath"
@@ -34,14 +34,14 @@ func openTestDB(t *testing.T) *gorm.DB {
 	return db
 }
 
-func TestGormPluginTimesEveryStatementKind(t *testing.T) {
+func TestStatementTimerTimesEveryStatementKind(t *testing.T) {
 	db := openTestDB(t)
 	var (
 		mu  sync.Mutex
 		ops []string
 		bad []time.Duration
 	)
-	if err := db.Use(GormPlugin(func(op string, d time.Duration) {
+	if err := db.Use(StatementTimer(func(op string, d time.Duration) {
 		mu.Lock()
 		defer mu.Unlock()
 		ops = append(ops, op)
@@ -106,22 +106,5 @@ func TestStatementCounterReset(t *testing.T) {
 	}
 	if g := counter.Count(); g != 1 {
 		t.Errorf("after one Find = %d, want 1", g)
-	}
-}
-
-func TestGormPluginFeedsMetrics(t *testing.T) {
-	db := openTestDB(t)
-	m := &Metrics{Window: NewCollector(), Prom: newTestPrometheus(t, 0)}
-	if err := db.Use(GormPlugin(m.RecordDB)); err != nil {
-		t.Fatal(err)
-	}
-	for range 3 {
-		db.Create(&widget{Name: "x"})
-	}
-	if g := m.Window.Snapshot().DBQueryCount; g != 3 {
-		t.Errorf("db_query_count = %d, want 3", g)
-	}
-	if c := find(scrape(t, m.Prom), "oneapi_db_statements_total", map[string]string{"op": "create"}); c == nil || counterValue(c) != 3 {
-		t.Errorf("oneapi_db_statements_total{op=create} = %v, want 3", c)
 	}
 }

@@ -1,4 +1,4 @@
-package metrics
+package model
 
 import (
 	"fmt"
@@ -8,11 +8,15 @@ import (
 	"gorm.io/gorm"
 )
 
-// GormPlugin times every statement gorm runs (create, query, update,
-// delete, row, raw) and hands it to record, typically Metrics.RecordDB:
-//
-//	db.Use(metrics.GormPlugin(m.RecordDB))
-func GormPlugin(record func(op string, d time.Duration)) gorm.Plugin {
+// TimeStatements hands every statement the store runs, on both databases,
+// to record (typically metrics.Metrics.RecordDB) with its kind and time.
+func (s *Store) TimeStatements(record func(op string, d time.Duration)) error {
+	return s.Use(StatementTimer(record))
+}
+
+// StatementTimer times every statement gorm runs (create, query, update,
+// delete, row, raw) and hands it to record.
+func StatementTimer(record func(op string, d time.Duration)) gorm.Plugin {
 	return &statementPlugin{name: "oneapi:metrics", record: record}
 }
 
