@@ -176,9 +176,26 @@ func (j *job) streamAdapted(ctx context.Context, resp *http.Response, sent time.
 		failure   error // the upstream's stream failed: cut, bad event, error event
 	)
 	reverse := j.reverse()
+	var settled bool
+	// settleBeforeEnd bills a finished stream before its final event
+	// ([DONE], or message_stop on /v1/messages) goes out, as stream() does:
+	// a client that saw its stream end was charged even if the process
+	// dies right after. Nothing delivered and no usage is left to the end.
+	settleBeforeEnd := func() {
+		usage, haveUsage := conv.Usage()
+		if settled || (!haveUsage && !delivered) {
+			return
+		}
+		settled = true
+		if !haveUsage {
+			usage = j.countUsage(*text)
+		}
+		j.settleAdapted(usage)
+	}
 	emit := func(p []byte) error {
 		if bytes.Equal(p, adaptor.Done) {
 			if !reverse {
+				settleBeforeEnd()
 				writeErr = w.Done()
 			}
 			done = writeErr == nil
@@ -187,6 +204,9 @@ func (j *job) streamAdapted(ctx context.Context, resp *http.Response, sent time.
 		var name []byte
 		if reverse {
 			name = openai.EventType(p)
+			if string(name) == "message_stop" {
+				settleBeforeEnd()
+			}
 		}
 		if err := w.Event(name, p); err != nil {
 			writeErr = err
@@ -245,6 +265,9 @@ func (j *job) streamAdapted(ctx context.Context, resp *http.Response, sent time.
 		common.Warn("channel #%d: stream failed: %v (request id: %s)", j.ch.ID, failure, h.Get(middleware.RequestIDHeader))
 		e.Message = middleware.WithRequestID(c, e.Message)
 		_ = j.streamError(w, http.StatusBadGateway, e)
+	}
+	if settled {
+		return nil, false
 	}
 	usage, haveUsage := conv.Usage()
 	// A client that hangs up right after [DONE] cancels the request

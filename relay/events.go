@@ -129,7 +129,7 @@ func (j *job) streamEvents(resp *http.Response, sent time.Time) {
 	text := getText()
 	defer putText(text)
 	t := eventTap{text: text}
-	var delivered bool
+	var delivered, settled bool
 	var readErr, writeErr error
 	rd := sse.NewReader(resp.Body)
 	for {
@@ -141,6 +141,17 @@ func (j *job) streamEvents(resp *http.Response, sent time.Time) {
 			break
 		}
 		j.tap(&t, ev)
+		if t.final && !settled && (t.haveUsage || delivered) {
+			// Billed before the final event goes out, as stream() bills
+			// before [DONE]: a client that saw its stream end was charged
+			// even if the process dies right after. Nothing delivered and
+			// no usage is left to the end, where a hang-up releases.
+			settled = true
+			if !t.haveUsage {
+				t.usage = j.countUsage(*text)
+			}
+			j.settle(t.usage)
+		}
 		if writeErr = w.Event(ev.Name, ev.Data); writeErr != nil {
 			break
 		}
@@ -161,6 +172,9 @@ func (j *job) streamEvents(resp *http.Response, sent time.Time) {
 		}
 		common.Warn("channel #%d: stream cut: %v (request id: %s)", j.ch.ID, readErr, h.Get(middleware.RequestIDHeader))
 		_ = w.Event([]byte("error"), j.cutEvent(middleware.WithRequestID(c, "upstream stream was interrupted")))
+	}
+	if settled {
+		return
 	}
 	if !t.haveUsage && !delivered && (readErr != nil || clientGone) {
 		j.release() // nothing reached the client: a failed request
