@@ -93,22 +93,29 @@ type ImageURL struct {
 // Parts returns the message's content as parts: a string is one text part,
 // null or absent none.
 func (m *ChatMessage) Parts() ([]ChatPart, error) {
-	c := bytes.TrimSpace(m.Content)
-	if len(c) == 0 || string(c) == "null" {
+	return StringOrArray(m.Content, func(s string) ChatPart { return ChatPart{Type: "text", Text: s} })
+}
+
+// StringOrArray decodes a content field that is either a string (one
+// element, made by fromString) or an array of T, as both OpenAI's and
+// Anthropic's message content are; absent or null is none.
+func StringOrArray[T any](raw json.RawMessage, fromString func(string) T) ([]T, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
 		return nil, nil
 	}
-	if c[0] == '"' {
+	if raw[0] == '"' {
 		var s string
-		if err := json.Unmarshal(c, &s); err != nil {
+		if err := json.Unmarshal(raw, &s); err != nil {
 			return nil, err
 		}
-		return []ChatPart{{Type: "text", Text: s}}, nil
+		return []T{fromString(s)}, nil
 	}
-	var parts []ChatPart
-	if err := json.Unmarshal(c, &parts); err != nil {
+	var out []T
+	if err := json.Unmarshal(raw, &out); err != nil {
 		return nil, err
 	}
-	return parts, nil
+	return out, nil
 }
 
 // Text returns the text of the message's content, parts joined.

@@ -193,22 +193,7 @@ func chatToolChoice(out *openai.ChatRequest, tc *ToolChoice) error {
 // blocksOf reads a string or an array of blocks; a string is one text
 // block.
 func blocksOf(raw json.RawMessage) ([]ContentBlock, error) {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || string(raw) == "null" {
-		return nil, nil
-	}
-	if raw[0] == '"' {
-		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return nil, err
-		}
-		return []ContentBlock{{Type: BlockText, Text: s}}, nil
-	}
-	var blocks []ContentBlock
-	if err := json.Unmarshal(raw, &blocks); err != nil {
-		return nil, err
-	}
-	return blocks, nil
+	return openai.StringOrArray(raw, func(s string) ContentBlock { return ContentBlock{Type: BlockText, Text: s} })
 }
 
 // joinText joins the text blocks' texts.
