@@ -16,6 +16,7 @@ import (
 
 	"one-api/internal/golden"
 	"one-api/relay/adaptor"
+	"one-api/relay/adaptor/adaptortest"
 	"one-api/relay/openai"
 	"one-api/relay/sse"
 )
@@ -251,33 +252,21 @@ func TestConvertError(t *testing.T) {
 // FuzzStream feeds arbitrary events to the converter: it must not panic,
 // and everything it emits must be a JSON chunk or [DONE].
 func FuzzStream(f *testing.F) {
-	for _, name := range []string{"stream_text.anthropic.sse", "stream_tool_use.anthropic.sse", "stream_error.anthropic.sse"} {
+	adaptortest.FuzzStream(f, fixtures(f, "stream_text.anthropic.sse", "stream_tool_use.anthropic.sse", "stream_error.anthropic.sse"),
+		func() adaptor.Stream { return NewStream(testState(true)) }, json.Valid)
+}
+
+// fixtures reads testdata files.
+func fixtures(tb testing.TB, names ...string) [][]byte {
+	var out [][]byte
+	for _, name := range names {
 		b, err := readFixture(name)
 		if err != nil {
-			f.Fatal(err)
+			tb.Fatal(err)
 		}
-		f.Add(b)
+		out = append(out, b)
 	}
-	f.Fuzz(func(t *testing.T, in []byte) {
-		conv := NewStream(testState(true))
-		emit := func(p []byte) error {
-			if !bytes.Equal(p, adaptor.Done) && !json.Valid(p) {
-				t.Fatalf("emitted invalid JSON %q", p)
-			}
-			return nil
-		}
-		rd := sse.NewReaderSize(bytes.NewReader(in), 1<<16)
-		for {
-			ev, err := rd.Next()
-			if err != nil {
-				_ = conv.End(emit)
-				return
-			}
-			if conv.Event(ev.Name, ev.Data, emit) != nil {
-				return
-			}
-		}
-	})
+	return out
 }
 
 func readFixture(name string) ([]byte, error) {

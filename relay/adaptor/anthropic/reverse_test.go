@@ -13,6 +13,7 @@ import (
 
 	"one-api/internal/golden"
 	"one-api/relay/adaptor"
+	"one-api/relay/adaptor/adaptortest"
 	"one-api/relay/openai"
 	"one-api/relay/sse"
 )
@@ -306,36 +307,9 @@ func TestReverseStreamFailures(t *testing.T) {
 // FuzzReverseStream: whatever upstream sends, the converter does not panic
 // and emits only JSON events that name themselves.
 func FuzzReverseStream(f *testing.F) {
-	for _, name := range []string{"stream_text.openai.sse", "stream_tools.openai.sse", "stream_nousage.openai.sse"} {
-		b, err := readFixture(name)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(b)
-	}
-	f.Fuzz(func(t *testing.T, in []byte) {
-		conv := NewReverseStream(reverseState())
-		emit := func(p []byte) error {
-			if !bytes.Equal(p, adaptor.Done) && (!json.Valid(p) || len(openai.EventType(p)) == 0) {
-				t.Fatalf("emitted %q", p)
-			}
-			return nil
-		}
-		rd := sse.NewReaderSize(bytes.NewReader(in), 1<<16)
-		for {
-			ev, err := rd.Next()
-			if err != nil {
-				_ = conv.End(emit)
-				return
-			}
-			if ev.Done {
-				continue
-			}
-			if conv.Event(ev.Name, ev.Data, emit) != nil {
-				return
-			}
-		}
-	})
+	adaptortest.FuzzStream(f, fixtures(f, "stream_text.openai.sse", "stream_tools.openai.sse", "stream_nousage.openai.sse"),
+		func() adaptor.Stream { return NewReverseStream(reverseState()) },
+		func(p []byte) bool { return json.Valid(p) && len(openai.EventType(p)) > 0 })
 }
 
 func BenchmarkReverseStreamChunk(b *testing.B) {

@@ -11,6 +11,7 @@ import (
 
 	"one-api/internal/golden"
 	"one-api/relay/adaptor"
+	"one-api/relay/adaptor/adaptortest"
 	"one-api/relay/openai"
 	"one-api/relay/sse"
 )
@@ -170,29 +171,11 @@ func TestConvertError(t *testing.T) {
 
 // FuzzStream: no panic, and only JSON chunks or [DONE] come out.
 func FuzzStream(f *testing.F) {
+	var seeds [][]byte
 	for _, name := range []string{"stream_text.gemini.sse", "stream_function_call.gemini.sse", "stream_safety.gemini.sse"} {
-		f.Add(golden.Read(f, name))
+		seeds = append(seeds, golden.Read(f, name))
 	}
-	f.Fuzz(func(t *testing.T, in []byte) {
-		conv := NewStream(testState("/v1/chat/completions", true))
-		emit := func(p []byte) error {
-			if !bytes.Equal(p, adaptor.Done) && !json.Valid(p) {
-				t.Fatalf("emitted invalid JSON %q", p)
-			}
-			return nil
-		}
-		rd := sse.NewReaderSize(bytes.NewReader(in), 1<<16)
-		for {
-			ev, err := rd.Next()
-			if err != nil {
-				_ = conv.End(emit)
-				return
-			}
-			if conv.Event(ev.Name, ev.Data, emit) != nil {
-				return
-			}
-		}
-	})
+	adaptortest.FuzzStream(f, seeds, func() adaptor.Stream { return NewStream(testState("/v1/chat/completions", true)) }, json.Valid)
 }
 
 func BenchmarkConvertRequest(b *testing.B) {
