@@ -90,11 +90,14 @@ func TestSoak(t *testing.T) {
 				}
 				if n == total/2 {
 					restartOnce.Do(func() {
+						// Closed however this ends: a failed stop or
+						// start (t.Fatal) must fail the test, not leave
+						// the other workers waiting forever.
+						defer close(restarted)
 						gw.stop(t)
 						outputs = append(outputs, gw.out.String())
 						gw = startGateway(t, dir, env)
 						base.Store(gw.base)
-						close(restarted)
 					})
 				}
 				if n > total/2 {
