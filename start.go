@@ -198,12 +198,19 @@ func (g *server) buildPorts(context.Context) error {
 		common.SysLog("batched quota updates enabled (interval %s)", cfg.BatchUpdate.Interval)
 	}
 	var group *model.GroupLedger
+	var hold *ledger.Hold
 	if !cfg.BatchUpdate.Enabled && cfg.BatchUpdate.GroupCommit {
 		// Pushed here, so it closes after the log batcher and before the
 		// database, like the quota batch it stands in for.
 		group = store.GroupLedger()
 		g.ledger, g.quotaAdmin = group, group
 		g.closers.push("group commit", group.Close)
+		if cfg.Dialect() == "sqlite" && g.node == nil {
+			// One process owns the file: reservations can be held in
+			// memory, and the bill is each request's only commit.
+			hold = ledger.HoldFor(store, group)
+			g.ledger, g.quotaAdmin = hold, hold
+		}
 	}
 	var err error
 	if g.ledger, g.quotaAdmin, err = g.node.Ledger(g.ledger, g.quotaAdmin); err != nil {
@@ -224,9 +231,19 @@ func (g *server) buildPorts(context.Context) error {
 	case group != nil:
 		g.logs = group
 	}
-	if group != nil && g.ledger == model.QuotaLedger(group) && g.logs == model.LogSink(group) {
-		g.biller = group
+	if group != nil && g.logs == model.LogSink(group) {
+		switch g.ledger {
+		case model.QuotaLedger(group):
+			g.biller = group
+		case model.QuotaLedger(hold):
+			g.biller = hold
+		}
+	}
+	if g.biller != nil {
 		common.SysLog("group commit: concurrent requests' quota updates and consume logs share transactions")
+	}
+	if hold != nil {
+		common.SysLog("group commit: quota reservations held in memory (SQLite, one process owns the file); each request commits once, its bill")
 	}
 	if cfg.LogBatch.RetentionDays > 0 && cfg.NodeType == "master" {
 		r := store.LogRetention(cfg.LogBatch.RetentionDays, model.LogRetentionOptions{})

@@ -41,8 +41,10 @@ type Batch struct {
 	direct   *Direct
 
 	// flushMu serialises flushes and balance loads: a balance read while
-	// deltas are in flight would count them twice or not at all.
-	flushMu sync.Mutex
+	// deltas are in flight would count them twice or not at all. Hold's
+	// bills share it (RLock) for the same reason: a balance is never read
+	// while a bill's commit and its in-memory move are apart.
+	flushMu sync.RWMutex
 
 	mu       sync.Mutex
 	closed   bool
