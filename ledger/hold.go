@@ -2,6 +2,8 @@ package ledger
 
 import (
 	"context"
+	"sync/atomic"
+	"time"
 
 	"gorm.io/gorm"
 
@@ -32,25 +34,45 @@ import (
 // A bill whose response completed is committed before the client sees the
 // end (the relay bills before the final event), so it is never lost.
 //
+// A write to a balance that bypasses the ledger (sqlite3 by hand, a
+// script) is seen within holdRefresh: every balance is then re-read at its
+// next Reserve, as Batch re-reads at each flush.
+//
 // On PostgreSQL and MySQL, where several nodes may share the database, the
 // reservation stays a conditional UPDATE (model.GroupLedger alone).
 type Hold struct {
 	b     *Batch // balances and held reservations; never started, never flushed
 	group *model.GroupLedger
+
+	refresh     time.Duration
+	nextRefresh atomic.Int64 // unix ns: the first Reserve after it re-reads every balance
 }
+
+// holdRefresh bounds how long a write made outside the gateway goes unseen
+// (BATCH_UPDATE_INTERVAL's default): one read per account in use per
+// interval.
+const holdRefresh = 5 * time.Second
 
 // NewHold returns a ledger holding reservations in memory over db and
 // billing through group (which writes to the same database). The caller
 // closes group; Hold has nothing of its own to stop.
 func NewHold(db *gorm.DB, group *model.GroupLedger) *Hold {
-	return &Hold{b: NewBatch(db, BatchOptions{}), group: group}
+	return &Hold{b: NewBatch(db, BatchOptions{}), group: group, refresh: holdRefresh}
 }
 
 // HoldFor returns a Hold over the store's database.
 func HoldFor(s *model.Store, group *model.GroupLedger) *Hold { return NewHold(s.Gorm(), group) }
 
 // Reserve implements model.QuotaLedger: Batch's in-memory check, no write.
-func (h *Hold) Reserve(ctx context.Context, r model.Reservation) error { return h.b.Reserve(ctx, r) }
+func (h *Hold) Reserve(ctx context.Context, r model.Reservation) error {
+	if now, next := time.Now().UnixNano(), h.nextRefresh.Load(); now >= next &&
+		h.nextRefresh.CompareAndSwap(next, now+int64(h.refresh)) {
+		h.b.mu.Lock()
+		h.unloadLocked()
+		h.b.mu.Unlock()
+	}
+	return h.b.Reserve(ctx, r)
+}
 
 // Release implements model.QuotaLedger: the hold ends; the database never
 // had it.
@@ -100,17 +122,24 @@ func (h *Hold) Apply(ctx context.Context, write func(tx model.Tx) error) error {
 	defer h.b.flushMu.Unlock()
 	err := h.b.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error { return write(model.NewTx(tx)) })
 	h.b.mu.Lock()
-	defer h.b.mu.Unlock()
+	h.unloadLocked()
+	h.b.mu.Unlock()
+	return err
+}
+
+// unloadLocked makes every balance be re-read (database + holds) at its
+// next Reserve, and drops the accounts holding nothing, so memory stays
+// bounded by the accounts in use. Callers hold b.mu.
+func (h *Hold) unloadLocked() {
 	for _, km := range h.b.accounts {
 		for id, a := range km {
 			if a.pending == (delta{}) {
-				delete(km, id) // nothing held: read afresh when it comes back
+				delete(km, id)
 				continue
 			}
 			a.loaded = false
 		}
 	}
-	return err
 }
 
 // Credit implements model.QuotaAdmin: a relative write, ordered as Apply.

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"gorm.io/gorm"
 
@@ -376,5 +377,42 @@ func BenchmarkDefaultsWritePath(b *testing.B) {
 			})
 			b.ReportMetric(float64(stmts.Load())/float64(b.N), "stmts/op")
 		})
+	}
+}
+
+// TestHoldSeesWritesOutsideTheGateway: a balance set to 0 by hand (sqlite3,
+// a script) stops reservations once the refresh interval has passed, and a
+// top-up by hand becomes spendable, each without losing what is held.
+func TestHoldSeesWritesOutsideTheGateway(t *testing.T) {
+	h, db := newHold(t)
+	h.refresh = time.Hour
+	ctx := context.Background()
+	uid, _ := seedUserTokens(t, db, "u", 1000, "k")
+	held := model.Reservation{UserID: uid, Unlimited: true, Amount: 100}
+	if err := h.Reserve(ctx, held); err != nil {
+		t.Fatal(err)
+	}
+	set := func(q int64) {
+		t.Helper()
+		if err := db.Model(&model.User{}).Where("id = ?", uid).Update("quota", q).Error; err != nil {
+			t.Fatal(err)
+		}
+	}
+	one := model.Reservation{UserID: uid, Unlimited: true, Amount: 1}
+	set(0)
+	if err := h.Reserve(ctx, one); err != nil {
+		t.Fatalf("within the interval the old balance still counts: %v", err)
+	}
+	h.nextRefresh.Store(0) // the interval has passed
+	if err := h.Reserve(ctx, one); !errors.Is(err, model.ErrUserQuotaExhausted) {
+		t.Fatalf("after the interval, quota set to 0 by hand: %v, want refused", err)
+	}
+	set(300) // 300 − 101 held: 199 left
+	h.nextRefresh.Store(0)
+	if err := h.Reserve(ctx, model.Reservation{UserID: uid, Unlimited: true, Amount: 200}); !errors.Is(err, model.ErrUserQuotaExhausted) {
+		t.Fatalf("reserve 200 of 300 with 101 held: %v, want refused", err)
+	}
+	if err := h.Reserve(ctx, model.Reservation{UserID: uid, Unlimited: true, Amount: 199}); err != nil {
+		t.Fatalf("reserve 199 of 300 with 101 held: %v", err)
 	}
 }
