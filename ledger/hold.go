@@ -120,7 +120,7 @@ func (h *Hold) Bill(ctx context.Context, s model.Settlement, l *model.Log) error
 func (h *Hold) Apply(ctx context.Context, write func(tx model.Tx) error) error {
 	h.b.flushMu.Lock()
 	defer h.b.flushMu.Unlock()
-	err := h.b.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error { return write(model.NewTx(tx)) })
+	err := h.b.direct.Apply(ctx, write)
 	h.b.mu.Lock()
 	h.unloadLocked()
 	h.b.mu.Unlock()
