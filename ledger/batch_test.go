@@ -509,9 +509,7 @@ func BenchmarkLedgerReserveSettle(b *testing.B) {
 	for _, name := range []string{"direct", "batch"} {
 		b.Run(name, func(b *testing.B) {
 			ctx := context.Background()
-			st := openPhaseBStore(b)
-			uid, tids := seedUserTokens(b, st.Gorm(), "alice", 1<<50, "k")
-			st.Gorm().Model(&model.Token{}).Where("id = ?", tids[0]).Update("remain_quota", int64(1)<<50)
+			st, uid, tids := openRichStore(b)
 			var l model.QuotaLedger = NewDirect(st.Gorm())
 			var batch *Batch
 			if name == "batch" {

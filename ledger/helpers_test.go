@@ -74,6 +74,18 @@ func seedUserTokens(t testing.TB, db *gorm.DB, name string, quota int64, keys ..
 	return u.ID, ids
 }
 
+// openRichStore is a fresh store with one user and one token whose
+// balances never run out, for benchmarks.
+func openRichStore(b *testing.B) (*model.Store, int, []int) {
+	b.Helper()
+	st := openPhaseBStore(b)
+	uid, tids := seedUserTokens(b, st.Gorm(), "alice", 1<<50, "k")
+	if err := st.Gorm().Model(&model.Token{}).Where("id = ?", tids[0]).Update("remain_quota", int64(1)<<50).Error; err != nil {
+		b.Fatal(err)
+	}
+	return st, uid, tids
+}
+
 var (
 	countStatements = testdb.CountStatements
 	failStatements  = testdb.FailStatements

@@ -346,9 +346,7 @@ func BenchmarkDefaultsWritePath(b *testing.B) {
 	for _, name := range []string{"group", "hold"} {
 		b.Run(name, func(b *testing.B) {
 			ctx := context.Background()
-			st := openPhaseBStore(b)
-			uid, tids := seedUserTokens(b, st.Gorm(), "alice", 1<<50, "k")
-			st.Gorm().Model(&model.Token{}).Where("id = ?", tids[0]).Update("remain_quota", int64(1)<<50)
+			st, uid, tids := openRichStore(b)
 			group := st.GroupLedger()
 			defer group.Close(ctx)
 			var l interface {
