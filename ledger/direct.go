@@ -5,7 +5,9 @@
 // Three ledgers, each wrapping the one before: Direct writes every movement
 // to the database at once; Batch keeps movements in memory and flushes them
 // as relative updates once per BATCH_UPDATE_INTERVAL; Redis shares the live
-// balances of several gateway nodes in Redis over a Batch. Users and tokens
+// balances of several gateway nodes in Redis over a Batch. Hold, the
+// defaults on SQLite, keeps Batch's balances but bills each request at once
+// through model.GroupLedger (hold.go). Users and tokens
 // are one account type (account.go): the same code moves both.
 //
 // The package is a storage package: it speaks SQL through gorm to the rows
