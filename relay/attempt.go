@@ -73,8 +73,8 @@ const (
 // drainForReuse reads what upstream sends after a stream's [DONE] so the
 // transport puts the connection back in its idle pool: a response body
 // closed before its end closes the connection, and the next stream then
-// pays a dial (TCP connect, TLS) before its first token. Measured in the
-// bench's stream step, that was one stream in six (issue 19; a bare
+// pays a dial (TCP connect, TLS) before its first token. In the bench's
+// stream step that was one stream in five (issue 19; a bare
 // httputil.ReverseProxy copies to the end and keeps its connections). The
 // read is bounded by drainMaxWait (the idle watchdog's timer, shortened and
 // no longer restarted by data) and drainMaxBytes: an upstream that keeps
