@@ -44,8 +44,9 @@ type idleBody struct {
 	timeout time.Duration
 	timer   *time.Timer
 	// draining: the stream is over; reads no longer restart the clock
-	// (drainForReuse).
+	// and stop after drainMaxBytes (drainForReuse).
 	draining bool
+	drained  int
 }
 
 func watchIdle(body io.ReadCloser, timeout time.Duration, cancel context.CancelCauseFunc) io.ReadCloser {
@@ -57,7 +58,11 @@ func watchIdle(body io.ReadCloser, timeout time.Duration, cancel context.CancelC
 
 func (b *idleBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
-	if n > 0 && !b.draining {
+	if b.draining {
+		if b.drained += n; b.drained > drainMaxBytes && err == nil {
+			err = errDrainLimit
+		}
+	} else if n > 0 {
 		b.timer.Reset(b.timeout)
 	}
 	return n, err
@@ -69,6 +74,8 @@ const (
 	drainMaxBytes = 4 << 10
 	drainMaxWait  = 50 * time.Millisecond
 )
+
+var errDrainLimit = errors.New("more than drainMaxBytes after the end of the stream")
 
 // drainForReuse reads what upstream sends after a stream's [DONE] so the
 // transport puts the connection back in its idle pool: a response body
@@ -88,14 +95,8 @@ func drainForReuse(body io.Reader) {
 	}
 	b.draining = true
 	b.timer.Reset(min(b.timeout, drainMaxWait))
-	var buf [64]byte
-	for left := drainMaxBytes; left > 0; {
-		n, err := b.Read(buf[:min(left, len(buf))])
-		left -= n
-		if err != nil {
-			return
-		}
-	}
+	// io.Discard reads with a pooled buffer: no allocation per stream.
+	_, _ = io.Copy(io.Discard, b)
 }
 
 func (b *idleBody) Close() error {
