@@ -87,6 +87,12 @@ var allArms = map[string]Arm{
 	// (GOGC=400 and a soft memory limit, common/gc.go): -arms A,C,CG
 	// measures that choice side by side (issue 19).
 	"CG": {Name: "CG", Label: "gateway optimized, Go's GC defaults", Kind: kindGateway, Env: append(slices.Clone(envOptimized), "GOGC=100", "GOMEMLIMIT=off"), Settle: true},
+	// CP is C with two Ps on its one pinned CPU (Go's own GOMAXPROCS; the
+	// runtime picks 1 there): whether a second P keeps a stream's first
+	// chunk from waiting behind a batch writer's SQLite call or a thread
+	// stuck in a syscall, at the price of the kernel time-slicing two
+	// threads (issue 19). Not in the default run: -arms A,B,C,CP.
+	"CP": {Name: "CP", Label: "gateway optimized, GOMAXPROCS=2", Kind: kindGateway, Env: append(slices.Clone(envOptimized), "GOMAXPROCS=2"), Settle: true},
 	// D writes each request's log and quota synchronously with FULL sync: a
 	// few hundred requests a second at best, so issue 19's 500 streams/s
 	// only measured its queue (seconds of TTFT, timeouts) and made the run
@@ -120,7 +126,7 @@ func armsFor(o Options) ([]Arm, error) {
 		name := strings.ToUpper(strings.TrimSpace(f))
 		a, ok := allArms[name]
 		if !ok {
-			return nil, fmt.Errorf("-arms: unknown arm %q (want A, B, C, C2, CG, D, E, F)", f)
+			return nil, fmt.Errorf("-arms: unknown arm %q (want A, B, C, C2, CG, CP, D, E, F)", f)
 		}
 		if seen[name] {
 			continue

@@ -24,7 +24,7 @@ type targetCheck struct {
 
 // ratioPairs: C against the rollback, the floor and an external gateway;
 // two nodes against one; the defaults against C; Go's GC defaults against C.
-var ratioPairs = [][2]string{{"C", "D"}, {"C", "B"}, {"C", "E"}, {"C2", "C"}, {"F", "C"}, {"CG", "C"}}
+var ratioPairs = [][2]string{{"C", "D"}, {"C", "B"}, {"C", "E"}, {"C2", "C"}, {"F", "C"}, {"CG", "C"}, {"CP", "C"}}
 
 // ratios compares the pairs of ratioPairs that both ran.
 func ratios(arms []*armSummary) []ratioRow {

@@ -110,7 +110,7 @@ func parseOptions(args []string, stderr io.Writer) (Options, error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.BoolVar(&o.Quick, "quick", false, "smoke run (< 40 s): 1 round, short steps; exits non-zero unless every arm produced numbers and C lost no logs")
-	fs.StringVar(&o.Arms, "arms", o.Arms, "arms to run, comma-separated: A direct, B bare proxy, C gateway optimized, C2 C on two nodes (needs -sql-dsn and -redis), CG C with Go's GC defaults, D gateway rollback, F gateway defaults (E is added by -external-url)")
+	fs.StringVar(&o.Arms, "arms", o.Arms, "arms to run, comma-separated: A direct, B bare proxy, C gateway optimized, C2 C on two nodes (needs -sql-dsn and -redis), CG C with Go's GC defaults, CP C with GOMAXPROCS=2, D gateway rollback, F gateway defaults (E is added by -external-url)")
 	fs.IntVar(&o.Rounds, "rounds", o.Rounds, "rounds; arms are rotated A,B,C,D,A,B,... within one run")
 	rates := fs.String("rates", joinInts(o.Rates), "open-loop fixed rates, req/s, comma-separated")
 	fs.DurationVar(&o.StepDur, "step", o.StepDur, "duration of each fixed-rate step")

@@ -248,6 +248,9 @@ func (j *job) streamAdapted(ctx context.Context, resp *http.Response, sent time.
 		}
 	}
 	j.addUpstream(sent)
+	if done && failure == nil {
+		drainForReuse(resp.Body) // the client has its final event
+	}
 
 	clientGone := writeErr != nil || c.Request.Context().Err() != nil
 	stopped := errors.Is(context.Cause(ctx), ErrShuttingDown) || errors.Is(context.Cause(ctx), errStalled)

@@ -52,6 +52,8 @@ type envConfig struct {
 	limiter    tokenlimit.Limiter
 	sqlite     func(*common.SQLiteConfig)
 	dialect    string // testdb dialect; default SQLite
+	// streamingTimeout is Config.StreamingTimeout (default 0: no watchdog).
+	streamingTimeout time.Duration
 }
 
 // env is a gateway on a fresh database (a temporary SQLite file unless
@@ -149,6 +151,7 @@ func newEnv(t testing.TB, cfg envConfig) *env {
 	r, err := New(ctx, Config{
 		Tokens: cfg.tokens, Ledger: cfg.ledger, Logs: cfg.logs, Options: options, Store: store,
 		Client: cfg.client, UnknownModelRatio: 30, Rand: cfg.rand, Limiter: cfg.limiter,
+		StreamingTimeout: cfg.streamingTimeout,
 	})
 	if err != nil {
 		t.Fatal(err)

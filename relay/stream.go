@@ -112,7 +112,9 @@ func (j *job) stream(ctx context.Context, resp *http.Response, sent time.Time) (
 	switch {
 	case clientGone:
 	case done:
-		writeErr = w.Done()
+		if writeErr = w.Done(); writeErr == nil {
+			drainForReuse(resp.Body)
+		}
 	case readErr != nil:
 		j.endStream(ctx, w)
 	}
