@@ -1,0 +1,400 @@
+package ledger
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"gorm.io/gorm"
+
+	"one-api/model"
+)
+
+// clock is a LeaseOptions.Now a test moves forward.
+type clock struct{ offset atomic.Int64 }
+
+func (c *clock) now() time.Time          { return time.Now().Add(time.Duration(c.offset.Load())) }
+func (c *clock) advance(d time.Duration) { c.offset.Add(int64(d)) }
+func (c *clock) opts(node string) LeaseOptions {
+	return LeaseOptions{Node: node, TTL: time.Hour, Now: c.now}
+}
+
+// newLeaseNode is one gateway node's ledger on db: a Batch with leases,
+// flushing only when the test says so (or every interval once started).
+func newLeaseNode(t testing.TB, db *gorm.DB, interval time.Duration, o LeaseOptions) *Batch {
+	t.Helper()
+	l := NewBatch(db, BatchOptions{Interval: interval})
+	if err := l.EnableLeases(context.Background(), o); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close(context.Background()) })
+	return l
+}
+
+// balances reads an account's balance and used_quota columns.
+func balances(t testing.TB, db *gorm.DB, id accountID) (balance, used int64) {
+	t.Helper()
+	tb := id.kind.table()
+	var row struct{ Bal, Used int64 }
+	if err := db.Model(tb.model).Select(tb.balance+" AS bal, used_quota AS used").Where("id = ?", id.id).Scan(&row).Error; err != nil {
+		t.Fatal(err)
+	}
+	return row.Bal, row.Used
+}
+
+func claims(t testing.TB, db *gorm.DB) []quotaLease {
+	t.Helper()
+	var rows []quotaLease
+	if err := db.Find(&rows).Error; err != nil {
+		t.Fatal(err)
+	}
+	return rows
+}
+
+// spend reserves and settles r on l until refused, and returns what it
+// charged. Each settlement costs less than its reservation (no overage), so
+// any overspend shows as a negative balance.
+func spend(ctx context.Context, l *Batch, r model.Reservation, charge func() int64) (charged int64, err error) {
+	for {
+		if err := l.Reserve(ctx, r); err != nil {
+			return charged, err
+		}
+		q := charge()
+		if err := l.Settle(ctx, model.Settlement{Reservation: r, Quota: q}); err != nil {
+			return charged, err
+		}
+		charged += q
+	}
+}
+
+// Two nodes on one database spend one user's balance and one token's,
+// concurrently, until both are refused: neither balance goes below zero,
+// each ends as initial − used_quota, almost all of it was spendable, and
+// after both stop cleanly no claim is left.
+func TestLeaseTwoNodesSpendToRefusal(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, s *model.Store) {
+		ctx := context.Background()
+		db := s.Gorm()
+		const userQuota, tokenQuota, maxAmount = 20_000, 1000, 60
+		uid, tids := seedUserTokens(t, db, "alice", userQuota, "k") // token remain 1000
+		var c clock
+		nodes := []*Batch{
+			newLeaseNode(t, db, 20*time.Millisecond, c.opts("node-a")),
+			newLeaseNode(t, db, 20*time.Millisecond, c.opts("node-b")),
+		}
+		var wg sync.WaitGroup
+		var failed atomic.Value
+		for _, l := range nodes {
+			l.Start()
+			for range 4 {
+				wg.Go(func() {
+					amount := int64(10 + rand.IntN(maxAmount-10))
+					charge := func() int64 { return amount - rand.Int64N(10) }
+					r := model.Reservation{UserID: uid, TokenID: tids[0], Amount: amount}
+					if _, err := spend(ctx, l, r, charge); !errors.Is(err, model.ErrTokenQuotaExhausted) {
+						failed.Store(err)
+						return
+					}
+					r.Unlimited = true // the token is spent: go on with the user's balance
+					if _, err := spend(ctx, l, r, charge); !errors.Is(err, model.ErrUserQuotaExhausted) {
+						failed.Store(err)
+					}
+				})
+			}
+		}
+		wg.Wait()
+		if err := failed.Load(); err != nil {
+			t.Fatalf("a spender stopped on %v, want the exhausted errors", err)
+		}
+		for _, l := range nodes {
+			if err := l.Close(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, a := range []struct {
+			id      accountID
+			initial int64
+		}{{accountID{userKind, uid}, userQuota}, {accountID{tokenKind, tids[0]}, tokenQuota}} {
+			bal, used := balances(t, db, a.id)
+			if bal != a.initial-used {
+				t.Errorf("%s: balance %d, used_quota %d: want balance = %d − used_quota", a.id, bal, used, a.initial)
+			}
+			// Each node stops at a refusal, when its lease and the free
+			// balance together were short of one reservation; refunds of
+			// requests in flight then may add a little.
+			if bal < 0 || bal >= 4*maxAmount {
+				t.Errorf("%s: %d left after both nodes were refused, want 0 to %d", a.id, bal, 4*maxAmount)
+			}
+		}
+		if rows := claims(t, db); len(rows) != 0 {
+			t.Errorf("claims left after both nodes stopped: %+v", rows)
+		}
+	})
+}
+
+// A node killed with a lease held and movements unflushed: the survivor can
+// spend everything but the dead node's claim until the claim expires, then
+// the rest; the balance is initial − used_quota of what was flushed.
+func TestLeaseKilledNodesClaimExpires(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, s *model.Store) {
+		ctx := context.Background()
+		db := s.Gorm()
+		const initial = 10_000
+		uid, _ := seedUserTokens(t, db, "bob", initial)
+		var ca, cb clock
+		dead := NewBatch(db, BatchOptions{Interval: time.Second}) // never closed: killed
+		if err := dead.EnableLeases(ctx, ca.opts("dead")); err != nil {
+			t.Fatal(err)
+		}
+		r := model.Reservation{UserID: uid, Unlimited: true, Amount: 100}
+		for range 3 {
+			if err := dead.Reserve(ctx, r); err != nil {
+				t.Fatal(err)
+			}
+			if err := dead.Settle(ctx, model.Settlement{Reservation: r, Quota: 100}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := dead.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		// One more charge, never flushed: lost with the node, as a plain
+		// Batch's last interval is.
+		if err := dead.Reserve(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		if err := dead.Settle(ctx, model.Settlement{Reservation: r, Quota: 100}); err != nil {
+			t.Fatal(err)
+		}
+		rows := claims(t, db)
+		if len(rows) != 1 || rows[0].Node != "dead" || rows[0].Amount <= 0 {
+			t.Fatalf("claims of the killed node = %+v, want its one row", rows)
+		}
+		held := rows[0].Amount
+
+		survivor := newLeaseNode(t, db, time.Second, cb.opts("survivor"))
+		charge := func() int64 { return 100 }
+		got, err := spend(ctx, survivor, r, charge)
+		if !errors.Is(err, model.ErrUserQuotaExhausted) {
+			t.Fatal(err)
+		}
+		if want := int64(initial-300) - held; got != want {
+			t.Errorf("survivor spent %d before the claim expired, want %d (all but the killed node's claim %d)", got, want, held)
+		}
+		cb.advance(2 * time.Hour) // past the dead node's TTL
+		if err := survivor.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		more, err := spend(ctx, survivor, r, charge)
+		if !errors.Is(err, model.ErrUserQuotaExhausted) {
+			t.Fatal(err)
+		}
+		if more != held {
+			t.Errorf("survivor spent %d after the claim expired, want the claim's %d", more, held)
+		}
+		if err := survivor.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+		bal, used := balances(t, db, accountID{userKind, uid})
+		if bal != 0 || used != initial {
+			t.Errorf("balance %d, used_quota %d; want 0 and %d (the unflushed charge is lost with the node)", bal, used, initial)
+		}
+		if rows := claims(t, db); len(rows) != 0 {
+			t.Errorf("claims left: %+v", rows)
+		}
+	})
+}
+
+// An admin's absolute edit revokes every node's claim on that balance: the
+// editing node drops its lease at once, another at its next flush, and both
+// then spend from grants of the new balance.
+func TestLeaseAbsoluteEditRevokes(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, s *model.Store) {
+		ctx := context.Background()
+		db := s.Gorm()
+		uid, tids := seedUserTokens(t, db, "carol", 100_000, "k")
+		var c clock
+		a := newLeaseNode(t, db, time.Second, c.opts("a"))
+		b := newLeaseNode(t, db, time.Second, c.opts("b"))
+		r := model.Reservation{UserID: uid, TokenID: tids[0], Amount: 10}
+		for _, l := range []*Batch{a, b} {
+			if err := l.Reserve(ctx, r); err != nil {
+				t.Fatal(err)
+			}
+			if err := l.Settle(ctx, model.Settlement{Reservation: r, Quota: 10}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n := len(claims(t, db)); n != 4 {
+			t.Fatalf("%d claims, want 4 (two nodes × user and token)", n)
+		}
+		err := a.Apply(ctx, func(x model.Tx) error {
+			q := int64(5000)
+			return x.UpdateUser(uid, model.UserPatch{Quota: &q})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, row := range claims(t, db) {
+			if row.Kind == "user" {
+				t.Errorf("claim on the edited user survived the edit: %+v", row)
+			}
+		}
+		user := accountID{userKind, uid}
+		leaseOf := func(l *Batch) (int64, bool) {
+			l.mu.Lock()
+			defer l.mu.Unlock()
+			if ac, _ := l.accounts.get(user); ac != nil {
+				return ac.balance, ac.claimed
+			}
+			return 0, false
+		}
+		if bal, claimed := leaseOf(a); bal > 0 || claimed {
+			t.Errorf("editing node still holds %d (claimed %v)", bal, claimed)
+		}
+		if bal, _ := leaseOf(b); bal <= 0 {
+			t.Fatalf("the other node holds %d before its flush, want its lease", bal)
+		}
+		if err := b.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if bal, claimed := leaseOf(b); bal > 0 || claimed {
+			t.Errorf("the other node holds %d (claimed %v) after its flush, want its lease dropped", bal, claimed)
+		}
+		for _, l := range []*Batch{a, b} {
+			before := l.Stats().Grants
+			if err := l.Reserve(ctx, r); err != nil {
+				t.Fatal(err)
+			}
+			if l.Stats().Grants != before+1 {
+				t.Errorf("node %s: %d grants for a reservation after the edit, want 1", l.LeaseNode(), l.Stats().Grants-before)
+			}
+		}
+		for _, l := range []*Batch{a, b} {
+			if err := l.Close(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// 5000 as set, less b's charge made before the edit and flushed
+		// after it, less the two reservations made after it.
+		if bal, _ := balances(t, db, user); bal != 5000-10-20 {
+			t.Errorf("balance %d, want %d", bal, 5000-10-20)
+		}
+		if rows := claims(t, db); len(rows) != 0 {
+			t.Errorf("claims left: %+v", rows)
+		}
+	})
+}
+
+// failAll makes every statement on db fail while down is set: the database
+// is unreachable.
+func failAll(t testing.TB, db *gorm.DB) *atomic.Bool {
+	t.Helper()
+	down := new(atomic.Bool)
+	fail := func(tx *gorm.DB) {
+		if down.Load() {
+			tx.AddError(errors.New("connection refused"))
+		}
+	}
+	cb := db.Callback()
+	const name = "test:down"
+	for _, err := range []error{
+		cb.Query().Before("gorm:query").Register(name, fail),
+		cb.Create().Before("gorm:create").Register(name, fail),
+		cb.Update().Before("gorm:update").Register(name, fail),
+		cb.Delete().Before("gorm:delete").Register(name, fail),
+		cb.Row().Before("gorm:row").Register(name, fail),
+		cb.Raw().Before("gorm:raw").Register(name, fail),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return down
+}
+
+// With the database unreachable a node spends exactly the lease it holds,
+// then refuses with an error that says why, instead of trusting its memory.
+func TestLeaseDatabaseDownSpendsOnlyTheLease(t *testing.T) {
+	ctx := context.Background()
+	st := openPhaseBStore(t)
+	db := st.Gorm()
+	uid, _ := seedUserTokens(t, db, "dave", 1_000_000)
+	var c clock
+	l := newLeaseNode(t, db, time.Second, c.opts("a"))
+	r := model.Reservation{UserID: uid, Unlimited: true, Amount: 10}
+	if err := l.Reserve(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	l.mu.Lock()
+	held := l.accounts[userKind][uid].balance
+	l.mu.Unlock()
+	if held <= 0 {
+		t.Fatalf("lease after the first grant = %d", held)
+	}
+	down := failAll(t, db)
+	down.Store(true)
+	one := model.Reservation{UserID: uid, Unlimited: true, Amount: 1}
+	var served int64
+	var err error
+	for served <= held {
+		if err = l.Reserve(ctx, one); err != nil {
+			break
+		}
+		served++
+	}
+	if served != held {
+		t.Errorf("served %d units with the database down, want the %d held", served, held)
+	}
+	if err == nil || errors.Is(err, model.ErrUserQuotaExhausted) || !strings.Contains(err.Error(), "quota lease") {
+		t.Errorf("refusal with the database down = %v, want a quota lease error naming the database", err)
+	}
+	down.Store(false)
+	if err := l.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if bal, used := balances(t, db, accountID{userKind, uid}); bal != 1_000_000-10-held || used != 0 {
+		t.Errorf("balance %d, used %d after close; want %d, 0 (reservations are held, not used)", bal, used, 1_000_000-10-held)
+	}
+}
+
+// A Forget (the bus's user change) gives the unspent lease back at the next
+// flush, so the claim always equals the lease plus unflushed spends.
+func TestLeaseForgetGivesBack(t *testing.T) {
+	ctx := context.Background()
+	st := openPhaseBStore(t)
+	db := st.Gorm()
+	uid, _ := seedUserTokens(t, db, "erin", 100_000)
+	var c clock
+	l := newLeaseNode(t, db, time.Second, c.opts("a"))
+	r := model.Reservation{UserID: uid, Unlimited: true, Amount: 100}
+	if err := l.Reserve(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	l.Forget(uid)
+	if err := l.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// The reservation in flight is in col now and the unspent lease went
+	// back: nothing is claimed.
+	if rows := claims(t, db); len(rows) != 0 {
+		t.Errorf("claims after Forget and a flush = %+v, want none", rows)
+	}
+	if err := l.Settle(ctx, model.Settlement{Reservation: r, Quota: 40}); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if bal, used := balances(t, db, accountID{userKind, uid}); bal != 100_000-40 || used != 40 {
+		t.Errorf("balance %d, used %d; want %d, 40", bal, used, 100_000-40)
+	}
+	if rows := claims(t, db); len(rows) != 0 {
+		t.Errorf("claims left: %+v", rows)
+	}
+}
