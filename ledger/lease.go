@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -294,6 +295,39 @@ func (l *Batch) grant(ctx context.Context, id accountID, amount int64) error {
 	}
 	l.mu.Unlock()
 
+	var x int64
+	var err error
+	for try := 1; ; try++ {
+		x, err = l.grantTx(ctx, id, amount)
+		// Two transactions of different nodes may still deadlock (MySQL's
+		// gap locks); the one the database picked is retried at once.
+		if err == nil || try == 3 || !isDeadlock(err) {
+			break
+		}
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	a = l.account(id)
+	switch {
+	case errors.Is(err, errLeaseRefused):
+		a.refused = true
+		return exhausted
+	case err != nil:
+		return fmt.Errorf("quota lease for %s (the database is needed once this node's lease is spent): %w", id, err)
+	}
+	a.balance += x
+	a.claimed = true
+	l.grants.Add(1)
+	return nil
+}
+
+// grantTx is one try of grant's transaction; it returns what was claimed.
+// Only the balance row is locked: it serialises the grants of the account on
+// every node and every flush that moves its column, so the claims read
+// after it can only have shrunk (a flush giving lease back, a claim
+// expiring) by the time the transaction ends, which errs on the safe side.
+// Locking the claims as well would take range locks that deadlock on MySQL.
+func (l *Batch) grantTx(ctx context.Context, id accountID, amount int64) (int64, error) {
 	s := l.lease
 	var x int64
 	err := l.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
@@ -302,18 +336,23 @@ func (l *Batch) grant(ctx context.Context, id accountID, amount int64) error {
 			return err
 		}
 		label, now := id.kind.table().label, s.Now().UnixMilli()
-		// Claims of nodes that stopped flushing (killed) are free again:
-		// col never saw their unflushed spends, so nothing goes back.
-		if err := tx.Where("kind = ? AND account_id = ? AND expires_at < ?", label, id.id, now).Delete(&quotaLease{}).Error; err != nil {
-			return fmt.Errorf("expire leases: %w", err)
-		}
 		var rows []quotaLease
-		if err := lockRows(tx).Where("kind = ? AND account_id = ?", label, id.id).Find(&rows).Error; err != nil {
+		if err := tx.Where("kind = ? AND account_id = ?", label, id.id).Find(&rows).Error; err != nil {
 			return fmt.Errorf("read leases: %w", err)
 		}
 		var others int64
 		mine := false
 		for _, r := range rows {
+			if r.ExpiresAt < now {
+				// The node stopped flushing (killed): its claim is free
+				// again. col never saw its unflushed spends, so nothing
+				// goes back. Deleted by its key: no range lock.
+				if err := tx.Where("kind = ? AND account_id = ? AND node = ? AND expires_at < ?", label, id.id, r.Node, now).
+					Delete(&quotaLease{}).Error; err != nil {
+					return fmt.Errorf("expire %s's lease: %w", r.Node, err)
+				}
+				continue
+			}
 			if r.Node == s.Node {
 				mine = true
 			} else {
@@ -341,20 +380,14 @@ func (l *Batch) grant(ctx context.Context, id accountID, amount int64) error {
 			DoUpdates: clause.AssignmentColumns([]string{"amount", "expires_at"}),
 		}).Create(&row).Error
 	})
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	a = l.account(id)
-	switch {
-	case errors.Is(err, errLeaseRefused):
-		a.refused = true
-		return exhausted
-	case err != nil:
-		return fmt.Errorf("quota lease for %s (the database is needed once this node's lease is spent): %w", id, err)
-	}
-	a.balance += x
-	a.claimed = true
-	l.grants.Add(1)
-	return nil
+	return x, err
+}
+
+// isDeadlock reports whether the database aborted a transaction to break a
+// deadlock or a serialization conflict (MySQL 1213, PostgreSQL 40P01/40001).
+func isDeadlock(err error) bool {
+	msg := strings.ToLower(err.Error())
+	return strings.Contains(msg, "deadlock") || strings.Contains(msg, "40001")
 }
 
 // lockBalance reads id's balance column, locking the row until the
