@@ -151,7 +151,7 @@ func BatchFor(s *model.Store, o BatchOptions) *Batch { return NewBatch(s.Gorm(),
 func (l *Batch) Reserve(ctx context.Context, r model.Reservation) error {
 	// The user's account, then the token's unless it is unlimited.
 	ids, n := accounts(r)
-	for grants := 0; ; grants++ {
+	for {
 		l.mu.Lock()
 		if l.closed {
 			l.mu.Unlock()
@@ -191,8 +191,11 @@ func (l *Batch) Reserve(ctx context.Context, r model.Reservation) error {
 		if !lease {
 			return ids[short].kind.table().exhausted
 		}
-		if grants == leaseRetries {
-			return fmt.Errorf("reserve quota of user %d: leases granted were spent by other requests %d times in a row", r.UserID, leaseRetries)
+		// Each round either reserves or follows a grant that took more of
+		// the free balance (a finite amount) for some reservation of this
+		// node: the loop ends.
+		if err := ctx.Err(); err != nil {
+			return err
 		}
 		if err := l.grant(ctx, ids[short], r.Amount); err != nil {
 			return err

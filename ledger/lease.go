@@ -83,10 +83,6 @@ type leases struct {
 // instead of one node holding the last of the balance.
 const leaseMinReservations = 16
 
-// leaseRetries bounds how often Reserve asks for a grant in one call: other
-// reservations may spend a fresh grant before this one sees it.
-const leaseRetries = 8
-
 // EnableLeases makes the Batch check reservations against leases recorded in
 // quota_leases instead of the balances it read from the database, so that
 // several nodes can batch on one database without overspending. It creates
@@ -262,7 +258,7 @@ func revokeLeases(tx *gorm.DB, rows []watchedRow) ([]accountID, error) {
 	return ids, nil
 }
 
-// errLeaseRefused rolls a grant back when the balance is short.
+// errLeaseRefused says a grant found the balance short.
 var errLeaseRefused = errors.New("lease refused")
 
 // grant claims more of id's balance for this node so that a reservation of
@@ -330,6 +326,7 @@ func (l *Batch) grant(ctx context.Context, id accountID, amount int64) error {
 func (l *Batch) grantTx(ctx context.Context, id accountID, amount int64) (int64, error) {
 	s := l.lease
 	var x int64
+	refused := false
 	err := l.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		col, err := lockBalance(tx, id)
 		if err != nil {
@@ -372,7 +369,8 @@ func (l *Batch) grantTx(ctx context.Context, id accountID, amount int64) (int64,
 		record := held + a.returned + x
 		l.mu.Unlock()
 		if x < need {
-			return errLeaseRefused
+			refused = true
+			return nil // commit the expired claims' deletion all the same
 		}
 		row := quotaLease{Kind: label, AccountID: id.id, Node: s.Node, Amount: record, ExpiresAt: s.expiry()}
 		return tx.Clauses(clause.OnConflict{
@@ -380,6 +378,9 @@ func (l *Batch) grantTx(ctx context.Context, id accountID, amount int64) (int64,
 			DoUpdates: clause.AssignmentColumns([]string{"amount", "expires_at"}),
 		}).Create(&row).Error
 	})
+	if err == nil && refused {
+		return 0, errLeaseRefused
+	}
 	return x, err
 }
 
