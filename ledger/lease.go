@@ -123,9 +123,10 @@ func (l *Batch) EnableLeases(ctx context.Context, o LeaseOptions) error {
 }
 
 // expiry is the expires_at of a claim written now. It increases strictly
-// from one write to the next, so an UPDATE always changes the row and
-// MySQL's affected-rows count (changed, not matched) tells a missing row
-// from a present one. Callers hold flushMu.
+// from one write to the next, so an UPDATE always changes the row: a flush
+// tells a missing row from a present one by the rows affected even on a
+// MySQL connection without clientFoundRows (which counts changed rows, not
+// matched ones). Callers hold flushMu.
 func (s *leases) expiry() int64 {
 	e := s.Now().Add(s.TTL).UnixMilli()
 	if e <= s.lastExpiry {
