@@ -272,21 +272,30 @@ func TestClusterInvalidationReachesOtherNode(t *testing.T) {
 	})
 }
 
-// Two nodes, 32 clients each, spend one user's limited quota until it is
-// refused, while one node is stopped (SIGTERM) and started again mid-load:
-// the ledger ends exact and the balance never below zero.
-func TestClusterQuotaExactAcrossNodes(t *testing.T) {
-	e := newClusterEnv(t)
+// newSpenderEnv is a cluster environment with a channel to a fake upstream
+// and a user with userQuota, a token limited to tokenQuota and an unlimited
+// one.
+func newSpenderEnv(t *testing.T, userQuota, tokenQuota int64) (e *clusterEnv, spender *model.User, limited, unlimited seededToken) {
+	t.Helper()
+	e = newClusterEnv(t)
 	up, _ := countingUpstream(t)
 	e.addChannel(t, up.URL)
-	const userQuota, tokenQuota = 12_000, 5_000
-	spender := &model.User{Username: "spender", Password: "x", Role: model.RoleCommon, Status: model.UserEnabled, Quota: userQuota,
+	spender = &model.User{Username: "spender", Password: "x", Role: model.RoleCommon, Status: model.UserEnabled, Quota: userQuota,
 		Group: "default", AccessToken: common.RandomString(32), AffCode: common.RandomString(8)}
 	if err := e.store.Gorm().Create(spender).Error; err != nil {
 		t.Fatal(err)
 	}
-	limited, _ := e.addToken(t, spender.ID, tokenQuota, false)
-	unlimited, _ := e.addToken(t, spender.ID, 0, true)
+	limited, _ = e.addToken(t, spender.ID, tokenQuota, false)
+	unlimited, _ = e.addToken(t, spender.ID, 0, true)
+	return e, spender, limited, unlimited
+}
+
+// Two nodes, 32 clients each, spend one user's limited quota until it is
+// refused, while one node is stopped (SIGTERM) and started again mid-load:
+// the ledger ends exact and the balance never below zero.
+func TestClusterQuotaExactAcrossNodes(t *testing.T) {
+	const userQuota, tokenQuota = 12_000, 5_000
+	e, spender, limited, unlimited := newSpenderEnv(t, userQuota, tokenQuota)
 	batched := map[string]string{
 		"BATCH_UPDATE_ENABLED": "true", "BATCH_UPDATE_INTERVAL": "1",
 		"LOG_BATCH_ENABLED": "true", "LOG_BATCH_FLUSH_INTERVAL": "1",
@@ -408,17 +417,8 @@ func leaseRows(t *testing.T, s *model.Store) int64 {
 // logs are batched separately and may lose a different slice at the kill,
 // so they are not compared here.
 func TestClusterQuotaLeasesAcrossSIGKILL(t *testing.T) {
-	e := newClusterEnv(t)
-	up, _ := countingUpstream(t)
-	e.addChannel(t, up.URL)
 	const userQuota, tokenQuota = 12_000, 5_000
-	spender := &model.User{Username: "spender", Password: "x", Role: model.RoleCommon, Status: model.UserEnabled, Quota: userQuota,
-		Group: "default", AccessToken: common.RandomString(32), AffCode: common.RandomString(8)}
-	if err := e.store.Gorm().Create(spender).Error; err != nil {
-		t.Fatal(err)
-	}
-	limited, _ := e.addToken(t, spender.ID, tokenQuota, false)
-	unlimited, _ := e.addToken(t, spender.ID, 0, true)
+	e, spender, limited, unlimited := newSpenderEnv(t, userQuota, tokenQuota)
 	a, b := e.startNodes(t, map[string]string{
 		"BATCH_UPDATE_ENABLED": "true", "BATCH_UPDATE_INTERVAL": "1", "QUOTA_LEASE_TTL": "2",
 		"LOG_BATCH_ENABLED": "true", "LOG_BATCH_FLUSH_INTERVAL": "1",
