@@ -425,7 +425,8 @@ func TestClusterQuotaLeasesAcrossSIGKILL(t *testing.T) {
 	})
 
 	// spendUntilRefused sends requests to base with the limited token until
-	// it is refused, then with the unlimited one until the user is.
+	// it is refused, then, if andUser, with the unlimited one until the user
+	// is.
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 32}}
 	var succeeded atomic.Int64
 	var killOnce sync.Once
@@ -437,7 +438,7 @@ func TestClusterQuotaLeasesAcrossSIGKILL(t *testing.T) {
 		<-b.done
 		close(killed)
 	}
-	spendUntilRefused := func(w int, base func() string) {
+	spendUntilRefused := func(w int, andUser bool, base func() string) {
 		tok := limited
 		for n := w; ; n += 32 {
 			ok, err := sendChat(client, base(), tok, n, n%2 == 0)
@@ -447,7 +448,7 @@ func TestClusterQuotaLeasesAcrossSIGKILL(t *testing.T) {
 					killOnce.Do(func() { go kill() })
 				}
 			case err != nil && strings.Contains(err.Error(), "status 403"):
-				if tok == limited {
+				if tok == limited && andUser {
 					tok = unlimited
 					continue
 				}
@@ -460,7 +461,9 @@ func TestClusterQuotaLeasesAcrossSIGKILL(t *testing.T) {
 	var wg sync.WaitGroup
 	for w := range 32 {
 		wg.Go(func() {
-			spendUntilRefused(w, func() string {
+			// The token only: the user keeps balance for the survivor, so
+			// that both of the killed node's claims can be seen spent.
+			spendUntilRefused(w, false, func() string {
 				select {
 				case <-killed:
 					return a.base
@@ -478,16 +481,28 @@ func TestClusterQuotaLeasesAcrossSIGKILL(t *testing.T) {
 
 	// The killed node's claims outlive it by the TTL; after that (and one
 	// flush of A, which asks again after a refusal) A can spend them.
-	var expires int64
-	if err := e.store.Gorm().Raw(`SELECT coalesce(max(expires_at),0) FROM quota_leases`).Row().Scan(&expires); err != nil {
+	_, after, _ := strings.Cut(b.out.String(), "quota leases enabled (node ")
+	deadNode, _, _ := strings.Cut(after, ",")
+	var held, expires int64
+	if err := e.store.Gorm().Raw(`SELECT count(*), coalesce(max(expires_at),0) FROM quota_leases WHERE node = ?`, deadNode).Row().Scan(&held, &expires); err != nil {
 		t.Fatal(err)
+	}
+	if held == 0 {
+		t.Fatalf("the killed node (%q) held no lease: the test proves nothing\n%s", deadNode, b.out.String())
 	}
 	time.Sleep(time.Until(time.UnixMilli(expires)) + 1500*time.Millisecond)
 	wg = sync.WaitGroup{}
 	for w := range 4 {
-		wg.Go(func() { spendUntilRefused(1000+w, func() string { return a.base }) })
+		wg.Go(func() { spendUntilRefused(1000+w, true, func() string { return a.base }) })
 	}
 	wg.Wait()
+	var left int64
+	if err := e.store.Gorm().Raw(`SELECT count(*) FROM quota_leases WHERE node = ?`, deadNode).Row().Scan(&left); err != nil {
+		t.Fatal(err)
+	}
+	if left != 0 {
+		t.Errorf("%d claims of the killed node left after its TTL and the survivor's grants, want them reclaimed", left)
+	}
 	a.stop(t)
 
 	db := e.store.Gorm()
