@@ -4,8 +4,10 @@
 //
 // Three ledgers, each wrapping the one before: Direct writes every movement
 // to the database at once; Batch keeps movements in memory and flushes them
-// as relative updates once per BATCH_UPDATE_INTERVAL; Redis shares the live
-// balances of several gateway nodes in Redis over a Batch. Users and tokens
+// as relative updates once per BATCH_UPDATE_INTERVAL, and with leases
+// (lease.go) lets several gateway nodes batch on one database, each spending
+// a share of a balance it claimed in the database; Redis shares the live
+// balances of several gateway nodes in Redis over a Batch instead. Users and tokens
 // are one account type (account.go): the same code moves both.
 //
 // The package is a storage package: it speaks SQL through gorm to the rows
