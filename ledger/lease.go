@@ -73,6 +73,14 @@ type leases struct {
 	lastExpiry int64
 }
 
+// leaseChunk is what a grant takes (see the sizing rules above): recent is
+// the account's spend over the last flush interval on this node, need what
+// the reservation of amount lacks, free what no live node claims. Less than
+// need means refused.
+func leaseChunk(recent, amount, need, free int64) int64 {
+	return min(max(2*recent, leaseMinReservations*amount, need), max(free/2, need), free)
+}
+
 // Chunk sizing. A grant takes twice the account's spend over the last flush
 // interval on this node, so a busy account is granted about once per
 // interval and an idle one holds nothing; at least leaseMinReservations
@@ -366,7 +374,7 @@ func (l *Batch) grantTx(ctx context.Context, id accountID, amount int64) (int64,
 		held := a.balance - a.pending.Balance
 		free := col - others - held
 		need := max(amount, 1) - a.balance
-		x = min(max(2*a.recent, leaseMinReservations*amount, need), max(free/2, need), free)
+		x = leaseChunk(a.recent, amount, need, free)
 		record := held + a.returned + x
 		l.mu.Unlock()
 		if x < need {

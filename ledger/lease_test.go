@@ -390,3 +390,48 @@ func TestLeaseForgetGivesBack(t *testing.T) {
 		t.Errorf("balance %d, used %d; want %d, 40", bal, used, 100_000-40)
 	}
 }
+
+func TestLeaseChunk(t *testing.T) {
+	for _, tt := range []struct {
+		name                       string
+		recent, amount, need, free int64
+		want                       int64
+	}{
+		{"new account: 16 reservations", 0, 100, 100, 1_000_000, 1600},
+		{"busy account: twice its last interval", 50_000, 100, 100, 1_000_000, 100_000},
+		{"shared: at most half of what is free", 50_000, 100, 100, 60_000, 30_000},
+		{"half is too little: what the reservation needs", 0, 100, 100, 150, 100},
+		{"a lease that went negative needs more", 0, 100, 130, 10_000, 1600},
+		{"short: refused", 0, 100, 100, 99, 99},
+		{"nothing free", 0, 100, 100, -20, -20},
+	} {
+		if got := leaseChunk(tt.recent, tt.amount, tt.need, tt.free); got != tt.want {
+			t.Errorf("%s: leaseChunk = %d, want %d", tt.name, got, tt.want)
+		}
+	}
+}
+
+// Between grants a reservation costs no database statement: the relay path
+// stays in memory.
+func TestLeaseReservesInMemory(t *testing.T) {
+	ctx := context.Background()
+	db, l, _, r := oneNodeReserved(t, 1_000_000, 100) // grants 16 reservations' worth
+	stmts := countStatements(t, db)
+	for range leaseMinReservations - 1 {
+		if err := l.Reserve(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Settle(ctx, model.Settlement{Reservation: r, Quota: 100}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := stmts.Load(); n != 0 {
+		t.Errorf("%d statements for %d reservations within the lease, want 0", n, leaseMinReservations-1)
+	}
+	if err := l.Reserve(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	if n := stmts.Load(); n == 0 || l.Stats().Grants != 2 {
+		t.Errorf("the reservation past the lease: %d statements, %d grants; want a second grant", n, l.Stats().Grants)
+	}
+}
