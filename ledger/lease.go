@@ -153,10 +153,12 @@ type leaseOp struct {
 }
 
 // dropLease forgets a claim the database no longer holds: the unspent lease
-// is no longer this node's to spend (a negative one, spent beyond its lease,
-// stays owed), and nothing given back needs recording.
+// is no longer this node's to spend, and nothing given back needs recording.
+// A lease spent below zero (settlements above their reservations) is reset
+// too: the excess is in the pending delta, which col will get, and which the
+// next grant claims (held = L − U), so no node can be granted it again.
 func (a *account) dropLease() {
-	a.balance = min(a.balance, 0)
+	a.balance = 0
 	a.returned = 0
 	a.claimed = false
 }
@@ -164,11 +166,14 @@ func (a *account) dropLease() {
 // leaseIdle reports whether the account holds nothing a flush must record.
 func (a *account) leaseIdle() bool { return a.balance == 0 && a.returned == 0 && !a.claimed }
 
-// giveBack moves the unspent lease above keep to returned.
+// giveBack moves the unspent lease above keep (≥ 0) to returned. A lease
+// spent below zero is brought back to zero the same way (a negative
+// return): the claim then covers the excess spent, which the flush lands on
+// col, instead of letting the other nodes count it free a second time.
 func (a *account) giveBack(keep int64) {
-	if a.balance > keep {
-		a.returned += a.balance - keep
-		a.balance = keep
+	if l := max(min(a.balance, keep), 0); l != a.balance {
+		a.returned += a.balance - l
+		a.balance = l
 	}
 }
 

@@ -435,3 +435,31 @@ func TestLeaseReservesInMemory(t *testing.T) {
 		t.Errorf("the reservation past the lease: %d statements, %d grants; want a second grant", n, l.Stats().Grants)
 	}
 }
+
+// A settlement above its reservation overdraws the balance by its own excess
+// only, as with Direct: the other nodes cannot be granted that excess again.
+func TestLeaseOverageIsNotGrantedTwice(t *testing.T) {
+	ctx := context.Background()
+	db := openPhaseBStore(t).Gorm()
+	uid, _ := seedUserTokens(t, db, "frank", 200)
+	var c clock
+	a := newLeaseNode(t, db, time.Second, c.opts("a"))
+	b := newLeaseNode(t, db, time.Second, c.opts("b"))
+	r := model.Reservation{UserID: uid, Unlimited: true, Amount: 100}
+	if err := a.Reserve(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Settle(ctx, model.Settlement{Reservation: r, Quota: 300}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Reserve(ctx, model.Reservation{UserID: uid, Unlimited: true, Amount: 1}); !errors.Is(err, model.ErrUserQuotaExhausted) {
+		t.Errorf("another node's Reserve after the overdraw = %v, want model.ErrUserQuotaExhausted", err)
+	}
+	closeNodes(t, db, a, b)
+	if bal, used := balances(t, db, accountID{userKind, uid}); bal != -100 || used != 300 {
+		t.Errorf("balance %d, used %d; want -100, 300", bal, used)
+	}
+}
