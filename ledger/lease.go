@@ -11,8 +11,6 @@ import (
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
-
-	"one-api/model"
 )
 
 // Leases: several gateway nodes batching their quota movements on one
@@ -54,13 +52,13 @@ type LeaseOptions struct {
 
 // quotaLease is one node's claim on one balance: the gateway-owned table
 // quota_leases (one-api ignores it, docs/compatibility.md). The primary key
-// starts with the account, so a grant's locking read of one account's claims
-// touches only that account's rows; the node index serves a node's own
-// statements.
+// starts with the account: a grant reads one account's claims by its prefix,
+// and every write names a whole key, so no statement scans or range-locks
+// other accounts' rows.
 type quotaLease struct {
 	Kind      string `gorm:"primaryKey;size:8"`
 	AccountID int    `gorm:"primaryKey;autoIncrement:false"`
-	Node      string `gorm:"primaryKey;size:64;index:idx_quota_leases_node"`
+	Node      string `gorm:"primaryKey;size:64"`
 	Amount    int64  `gorm:"not null"`
 	ExpiresAt int64  `gorm:"not null"` // unix milliseconds
 }
@@ -438,5 +436,3 @@ func (l *Batch) LeaseNode() string {
 	}
 	return l.lease.Node
 }
-
-var _ model.QuotaAdmin = (*Batch)(nil)
