@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -271,21 +272,30 @@ func TestClusterInvalidationReachesOtherNode(t *testing.T) {
 	})
 }
 
-// Two nodes, 32 clients each, spend one user's limited quota until it is
-// refused, while one node is stopped (SIGTERM) and started again mid-load:
-// the ledger ends exact and the balance never below zero.
-func TestClusterQuotaExactAcrossNodes(t *testing.T) {
-	e := newClusterEnv(t)
+// newSpenderEnv is a cluster environment with a channel to a fake upstream
+// and a user with userQuota, a token limited to tokenQuota and an unlimited
+// one.
+func newSpenderEnv(t *testing.T, userQuota, tokenQuota int64) (e *clusterEnv, spender *model.User, limited, unlimited seededToken) {
+	t.Helper()
+	e = newClusterEnv(t)
 	up, _ := countingUpstream(t)
 	e.addChannel(t, up.URL)
-	const userQuota, tokenQuota = 12_000, 5_000
-	spender := &model.User{Username: "spender", Password: "x", Role: model.RoleCommon, Status: model.UserEnabled, Quota: userQuota,
+	spender = &model.User{Username: "spender", Password: "x", Role: model.RoleCommon, Status: model.UserEnabled, Quota: userQuota,
 		Group: "default", AccessToken: common.RandomString(32), AffCode: common.RandomString(8)}
 	if err := e.store.Gorm().Create(spender).Error; err != nil {
 		t.Fatal(err)
 	}
-	limited, _ := e.addToken(t, spender.ID, tokenQuota, false)
-	unlimited, _ := e.addToken(t, spender.ID, 0, true)
+	limited, _ = e.addToken(t, spender.ID, tokenQuota, false)
+	unlimited, _ = e.addToken(t, spender.ID, 0, true)
+	return e, spender, limited, unlimited
+}
+
+// Two nodes, 32 clients each, spend one user's limited quota until it is
+// refused, while one node is stopped (SIGTERM) and started again mid-load:
+// the ledger ends exact and the balance never below zero.
+func TestClusterQuotaExactAcrossNodes(t *testing.T) {
+	const userQuota, tokenQuota = 12_000, 5_000
+	e, spender, limited, unlimited := newSpenderEnv(t, userQuota, tokenQuota)
 	batched := map[string]string{
 		"BATCH_UPDATE_ENABLED": "true", "BATCH_UPDATE_INTERVAL": "1",
 		"LOG_BATCH_ENABLED": "true", "LOG_BATCH_FLUSH_INTERVAL": "1",
@@ -345,6 +355,12 @@ func TestClusterQuotaExactAcrossNodes(t *testing.T) {
 	<-restarted
 	a.stop(t)
 	nodeB.Load().stop(t)
+	if !strings.Contains(a.out.String(), "quota leases enabled") {
+		t.Errorf("node A did not say it spends quota leases (the default with Redis and batching):\n%s", a.out.String())
+	}
+	if n := leaseRows(t, e.store); n != 0 {
+		t.Errorf("%d quota_leases rows left after both nodes stopped cleanly", n)
+	}
 
 	if refused.Load() == 0 {
 		t.Fatal("no client was refused: the quota was never reached")
@@ -380,4 +396,137 @@ func TestClusterQuotaExactAcrossNodes(t *testing.T) {
 	if tokLogSum != tok.UsedQuota || tokenQuota-tok.RemainQuota != tok.UsedQuota || tok.RemainQuota < 0 {
 		t.Errorf("token: sum of logs %d, used_quota %d, spent %d, remain %d", tokLogSum, tok.UsedQuota, tokenQuota-tok.RemainQuota, tok.RemainQuota)
 	}
+}
+
+// leaseRows counts the claims in quota_leases.
+func leaseRows(t *testing.T, s *model.Store) int64 {
+	t.Helper()
+	var n int64
+	if err := s.Gorm().Raw(`SELECT count(*) FROM quota_leases`).Row().Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// killReserveBound is more than any one request of the cluster tests
+// reserves (one-api's pre-consume: (500 + prompt) × 0.25 here).
+const killReserveBound = 1000
+
+// TestClusterQuotaLeasesAcrossSIGKILL: two nodes spend one user's quota and
+// one token's through leases; one is killed with kill -9 while it holds
+// leases and unflushed charges. Its claims expire after QUOTA_LEASE_TTL, the
+// survivor then spends what is left, and the balances end exactly initial −
+// used_quota (the killed node's last interval of charges is lost, as with
+// batching on one node), with no claim left once the survivor stops. Consume
+// logs are batched separately and may lose a different slice at the kill,
+// so they are not compared here.
+func TestClusterQuotaLeasesAcrossSIGKILL(t *testing.T) {
+	const userQuota, tokenQuota = 12_000, 5_000
+	e, spender, limited, unlimited := newSpenderEnv(t, userQuota, tokenQuota)
+	a, b := e.startNodes(t, map[string]string{
+		"BATCH_UPDATE_ENABLED": "true", "BATCH_UPDATE_INTERVAL": "1", "QUOTA_LEASE_TTL": "2",
+		"LOG_BATCH_ENABLED": "true", "LOG_BATCH_FLUSH_INTERVAL": "1",
+	})
+
+	// spendUntilRefused sends requests to base with the limited token until
+	// it is refused, then, if andUser, with the unlimited one until the user
+	// is.
+	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 32}}
+	var succeeded atomic.Int64
+	var killOnce sync.Once
+	killed := make(chan struct{})
+	kill := func() {
+		if err := b.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Error(err)
+		}
+		<-b.done
+		close(killed)
+	}
+	spendUntilRefused := func(w int, andUser bool, base func() string) {
+		tok := limited
+		for n := w; ; n += 32 {
+			ok, err := sendChat(client, base(), tok, n, n%2 == 0)
+			switch {
+			case ok:
+				if succeeded.Add(1) == 200 {
+					killOnce.Do(func() { go kill() })
+				}
+			case err != nil && strings.Contains(err.Error(), "status 403"):
+				if tok == limited && andUser {
+					tok = unlimited
+					continue
+				}
+				return
+			default:
+				time.Sleep(20 * time.Millisecond) // cut by the kill: go on with A
+			}
+		}
+	}
+	var wg sync.WaitGroup
+	for w := range 32 {
+		wg.Go(func() {
+			// The token only: the user keeps balance for the survivor, so
+			// that both of the killed node's claims can be seen spent.
+			spendUntilRefused(w, false, func() string {
+				select {
+				case <-killed:
+					return a.base
+				default:
+				}
+				if w%2 == 1 {
+					return b.base
+				}
+				return a.base
+			})
+		})
+	}
+	wg.Wait()
+	<-killed
+
+	// The killed node's claims outlive it by the TTL; after that (and one
+	// flush of A, which asks again after a refusal) A can spend them.
+	_, after, _ := strings.Cut(b.out.String(), "quota leases enabled (node ")
+	deadNode, _, _ := strings.Cut(after, ",")
+	var held, expires int64
+	if err := e.store.Gorm().Raw(`SELECT count(*), coalesce(max(expires_at),0) FROM quota_leases WHERE node = ?`, deadNode).Row().Scan(&held, &expires); err != nil {
+		t.Fatal(err)
+	}
+	if held == 0 {
+		t.Fatalf("the killed node (%q) held no lease: the test proves nothing\n%s", deadNode, b.out.String())
+	}
+	time.Sleep(time.Until(time.UnixMilli(expires)) + 1500*time.Millisecond)
+	wg = sync.WaitGroup{}
+	for w := range 4 {
+		wg.Go(func() { spendUntilRefused(1000+w, true, func() string { return a.base }) })
+	}
+	wg.Wait()
+	var left int64
+	if err := e.store.Gorm().Raw(`SELECT count(*) FROM quota_leases WHERE node = ?`, deadNode).Row().Scan(&left); err != nil {
+		t.Fatal(err)
+	}
+	if left != 0 {
+		t.Errorf("%d claims of the killed node left after its TTL and the survivor's grants, want them reclaimed", left)
+	}
+	a.stop(t)
+
+	db := e.store.Gorm()
+	var u model.User
+	if err := db.First(&u, spender.ID).Error; err != nil {
+		t.Fatal(err)
+	}
+	if u.Quota != userQuota-u.UsedQuota || u.Quota < 0 || u.Quota >= killReserveBound {
+		t.Errorf("user: quota %d, used_quota %d: want quota = %d − used_quota, and under one reservation (%d) left after the survivor was refused",
+			u.Quota, u.UsedQuota, userQuota, killReserveBound)
+	}
+	var tok model.Token
+	if err := db.Where("name = ?", limited.name).First(&tok).Error; err != nil {
+		t.Fatal(err)
+	}
+	if tok.RemainQuota != tokenQuota-tok.UsedQuota || tok.RemainQuota < 0 || tok.RemainQuota >= killReserveBound {
+		t.Errorf("token: remain %d, used_quota %d: want remain = %d − used_quota, and under one reservation left", tok.RemainQuota, tok.UsedQuota, tokenQuota)
+	}
+	if n := leaseRows(t, e.store); n != 0 {
+		t.Errorf("%d quota_leases rows left after the survivor stopped", n)
+	}
+	t.Logf("%d requests succeeded; user used %d, token used %d", succeeded.Load(), u.UsedQuota, tok.UsedQuota)
 }

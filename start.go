@@ -161,7 +161,7 @@ func (g *server) startMetrics(context.Context) error {
 
 // buildPorts chooses the relay's three ports (Phase B: cached and batched
 // when configured) and starts the background workers.
-func (g *server) buildPorts(context.Context) error {
+func (g *server) buildPorts(ctx context.Context) error {
 	cfg, m, store := g.cfg, g.metrics, g.store
 	// Workers that only need a stop signal share one context. They were
 	// started before the batches below, so they stop after those flush.
@@ -213,7 +213,7 @@ func (g *server) buildPorts(context.Context) error {
 		}
 	}
 	var err error
-	if g.ledger, g.quotaAdmin, err = g.node.Ledger(g.ledger, g.quotaAdmin); err != nil {
+	if g.ledger, g.quotaAdmin, err = g.node.Ledger(ctx, g.ledger, g.quotaAdmin); err != nil {
 		return err
 	}
 	g.logs = store.DirectLogSink()

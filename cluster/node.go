@@ -1,8 +1,10 @@
 // Package cluster lets several gateway nodes share one database and one
 // Redis (REDIS_CONN_STRING) as one gateway: an invalidation bus over Redis
 // pub/sub carries every admin change (token, user, channel, option) to every
-// node at once, and with batched quota updates the live balances move into
-// Redis so that all nodes check one balance (ledger.Redis).
+// node at once, and with batched quota updates each node spends leases it
+// claims in the database (ledger.Batch.EnableLeases), or with
+// QUOTA_LEASE_ENABLED=false the live balances move into Redis so that all
+// nodes check one balance (ledger.Redis).
 //
 // Without REDIS_CONN_STRING, Setup returns a nil *Node, and every method of a
 // nil *Node hands back what it was given: main wires the same code either way.
@@ -12,6 +14,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -33,8 +36,13 @@ const connectTimeout = 5 * time.Second
 
 // Node is this process's membership of the cluster.
 type Node struct {
-	// ID tells this node's messages from the others' (random per process).
+	// ID tells this node's messages from the others' and names its quota
+	// leases: the host name and a random suffix, unique per process.
 	ID string
+	// Leases, when set (QUOTA_LEASE_ENABLED, the default), makes Ledger
+	// turn a batch ledger into a lease ledger; LeaseTTL is QUOTA_LEASE_TTL.
+	Leases   bool
+	LeaseTTL time.Duration
 
 	rdb     *redis.Client
 	prefix  string
@@ -60,6 +68,7 @@ func Setup(ctx context.Context, cfg *common.Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	n.Leases, n.LeaseTTL = cfg.BatchUpdate.Lease, cfg.BatchUpdate.LeaseTTL
 	common.SysLog("cluster: redis connected (node %s, channel %s)", n.ID, n.channel)
 	return n, nil
 }
@@ -83,7 +92,22 @@ func Open(ctx context.Context, rawURL string) (*Node, error) {
 		rdb.Close()
 		return nil, fmt.Errorf("connect redis %s: %w", opt.Addr, err)
 	}
-	return &Node{ID: strings.ToLower(common.RandomString(12)), rdb: rdb, prefix: prefix, channel: prefix + "invalidate"}, nil
+	return &Node{ID: nodeID(), rdb: rdb, prefix: prefix, channel: prefix + "invalidate"}, nil
+}
+
+// nodeID is the host name (so an operator can tell whose leases a row of
+// quota_leases holds) and a random suffix (two processes on one host, or a
+// restarted one, are different nodes), at most 64 characters.
+func nodeID() string {
+	suffix := strings.ToLower(common.RandomString(12))
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		return suffix
+	}
+	if len(host) > 50 {
+		host = host[:50]
+	}
+	return host + "-" + suffix
 }
 
 // splitPrefix takes key_prefix out of the connection string (redis.ParseURL
@@ -104,13 +128,21 @@ func splitPrefix(rawURL string) (connURL, prefix string, err error) {
 }
 
 // Ledger returns the quota ledger the relay charges through and the admin
-// API's side of it. A *ledger.Batch gets its balances in Redis (one
-// *ledger.Redis serves as both); any other ledger is returned as it is:
-// ledger.Direct's conditional SQL updates are already exact across nodes.
-func (n *Node) Ledger(l model.QuotaLedger, admin model.QuotaAdmin) (model.QuotaLedger, model.QuotaAdmin, error) {
+// API's side of it. A *ledger.Batch spends leases it claims in the database
+// (Leases) or, without them, gets its balances in Redis (one *ledger.Redis
+// serves as both); any other ledger is returned as it is: ledger.Direct's
+// conditional SQL updates are already exact across nodes.
+func (n *Node) Ledger(ctx context.Context, l model.QuotaLedger, admin model.QuotaAdmin) (model.QuotaLedger, model.QuotaAdmin, error) {
 	b, ok := l.(*ledger.Batch)
 	if n == nil || !ok {
 		return l, admin, nil
+	}
+	if n.Leases {
+		if err := b.EnableLeases(ctx, ledger.LeaseOptions{Node: n.ID, TTL: n.LeaseTTL}); err != nil {
+			return nil, nil, err
+		}
+		common.SysLog("cluster: quota leases enabled (node %s, lease ttl %s): quota is checked against leases claimed in the database, not in redis", n.ID, n.LeaseTTL)
+		return b, b, nil
 	}
 	rl, err := ledger.NewRedis(b, n.rdb, ledger.RedisOptions{Prefix: n.prefix})
 	if err != nil {

@@ -189,7 +189,7 @@ func TestNilNodeHandsBackWhatItGot(t *testing.T) {
 		t.Errorf("Start on nil = %v, %v; want the local invalidator", inv, err)
 	}
 	l := ledger.NewDirect(nil)
-	if got, admin, err := n.Ledger(l, l); err != nil || got != model.QuotaLedger(l) || admin != model.QuotaAdmin(l) {
+	if got, admin, err := n.Ledger(context.Background(), l, l); err != nil || got != model.QuotaLedger(l) || admin != model.QuotaAdmin(l) {
 		t.Errorf("Ledger on nil = %v, %v, %v", got, admin, err)
 	}
 	if s := n.Status(context.Background()); s != "off" {

@@ -129,6 +129,12 @@ type BatchUpdateConfig struct {
 	// consume logs share transactions, each request still waiting for its
 	// own commit (GROUP_COMMIT_ENABLED, issue 19).
 	GroupCommit bool
+	// Lease: with REDIS_CONN_STRING, nodes check quota against leases
+	// claimed in the database (QUOTA_LEASE_ENABLED) instead of Redis
+	// counters; LeaseTTL is how long a silent node's claims live
+	// (QUOTA_LEASE_TTL).
+	Lease    bool
+	LeaseTTL time.Duration
 }
 
 // PprofConfig controls the profiling listener.
@@ -282,6 +288,14 @@ func LoadConfig(lookup func(string) (string, bool)) (*Config, error) {
 	c.BatchUpdate.Enabled = e.Bool("BATCH_UPDATE_ENABLED", false)
 	c.BatchUpdate.Interval = e.Seconds("BATCH_UPDATE_INTERVAL", 5, 1, 3600)
 	c.BatchUpdate.GroupCommit = e.Bool("GROUP_COMMIT_ENABLED", true)
+	c.BatchUpdate.Lease = e.Bool("QUOTA_LEASE_ENABLED", true)
+	c.BatchUpdate.LeaseTTL = e.Seconds("QUOTA_LEASE_TTL", 60, 1, 86400)
+	if c.UsesQuotaLeases() && c.BatchUpdate.LeaseTTL <= c.BatchUpdate.Interval {
+		// A claim must outlive the flushes that refresh it, or a live
+		// node's leases would be taken from it.
+		e.fail("QUOTA_LEASE_TTL", fmt.Sprint(c.BatchUpdate.LeaseTTL.Seconds()),
+			fmt.Sprintf("more seconds than BATCH_UPDATE_INTERVAL (%g), which refreshes the leases", c.BatchUpdate.Interval.Seconds()))
+	}
 
 	c.Pprof.Enabled = e.Bool("PPROF_ENABLED", false)
 	c.Pprof.Host = e.String("PPROF_HOST", "127.0.0.1")
@@ -317,6 +331,13 @@ func normalizeSynchronous(v string) string {
 		return "EXTRA"
 	}
 	return v
+}
+
+// UsesQuotaLeases reports whether quota is checked against leases recorded
+// in the database: several nodes (REDIS_CONN_STRING) batching their quota
+// (BATCH_UPDATE_ENABLED) with QUOTA_LEASE_ENABLED.
+func (c *Config) UsesQuotaLeases() bool {
+	return c.RedisURL != "" && c.BatchUpdate.Enabled && c.BatchUpdate.Lease
 }
 
 // Dialect names the main database: "sqlite", "postgres" or "mysql".

@@ -36,6 +36,9 @@ func TestConfigRefuses(t *testing.T) {
 		{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "grpc://collector:4317"},
 		{"SHUTDOWN_DELAY": "30"},                          // not less than the default SHUTDOWN_TIMEOUT
 		{"SHUTDOWN_DELAY": "10", "SHUTDOWN_TIMEOUT": "5"}, // the delay is part of the timeout
+		// Leases in use, refreshed less often than they expire.
+		{"REDIS_CONN_STRING": "redis://r:6379/0", "BATCH_UPDATE_ENABLED": "true", "BATCH_UPDATE_INTERVAL": "60"},
+		{"REDIS_CONN_STRING": "redis://r:6379/0", "BATCH_UPDATE_ENABLED": "true", "QUOTA_LEASE_TTL": "5"},
 	} {
 		_, err := LoadConfig(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
 		var envErr *EnvError
@@ -49,5 +52,23 @@ func TestConfigRefuses(t *testing.T) {
 	})
 	if err != nil || c.ShutdownDelay != 5*time.Second {
 		t.Errorf("SHUTDOWN_DELAY=5: %v, %v", c, err)
+	}
+}
+
+// QUOTA_LEASE_TTL only has to exceed the flush interval where leases are
+// used: a single node with a long interval starts with the default TTL.
+func TestQuotaLeaseTTLCheckedOnlyWhereUsed(t *testing.T) {
+	for _, tt := range []struct {
+		env    map[string]string
+		leases bool
+	}{
+		{map[string]string{"BATCH_UPDATE_ENABLED": "true", "BATCH_UPDATE_INTERVAL": "120"}, false},
+		{map[string]string{"REDIS_CONN_STRING": "redis://r:6379/0", "BATCH_UPDATE_ENABLED": "true", "BATCH_UPDATE_INTERVAL": "120", "QUOTA_LEASE_ENABLED": "false"}, false},
+		{map[string]string{"REDIS_CONN_STRING": "redis://r:6379/0", "BATCH_UPDATE_ENABLED": "true", "BATCH_UPDATE_INTERVAL": "1", "QUOTA_LEASE_TTL": "2"}, true},
+	} {
+		c, err := LoadConfig(func(k string) (string, bool) { v, ok := tt.env[k]; return v, ok })
+		if err != nil || c.UsesQuotaLeases() != tt.leases {
+			t.Errorf("%v: %v, leases %v; want no error, leases %v", tt.env, err, c != nil && c.UsesQuotaLeases(), tt.leases)
+		}
 	}
 }

@@ -107,9 +107,18 @@ func settleDelta(k kind, s model.Settlement) delta {
 
 // account is one balance held in memory by the batch ledger.
 type account struct {
-	loaded  bool
-	balance int64 // the balance column as the database will hold it once everything is flushed
+	loaded bool
+	// balance is what Reserve checks: the balance column as the database
+	// will hold it once everything is flushed, or with leases (lease.go) the
+	// unspent lease L_n.
+	balance int64
 	pending delta
+
+	// With leases only (lease.go).
+	returned int64 // lease given back that no flush has recorded yet (R_n)
+	recent   int64 // spend over the last flush interval, for the chunk size
+	claimed  bool  // this node's quota_leases row exists, as far as it knows
+	refused  bool  // a grant was refused since the last flush
 }
 
 func (a *account) isLoaded() bool { return a != nil && a.loaded }

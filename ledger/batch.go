@@ -45,6 +45,9 @@ type Batch struct {
 	// bills share it (RLock) for the same reason: a balance is never read
 	// while a bill's commit and its in-memory move are apart.
 	flushMu sync.RWMutex
+	// lease, when set (EnableLeases), makes Reserve check leases claimed in
+	// the database instead of balances read from it.
+	lease *leases
 
 	mu       sync.Mutex
 	closed   bool
@@ -60,7 +63,7 @@ type Batch struct {
 	closeOnce sync.Once
 	closeErr  error
 
-	flushes, failures, loads atomic.Int64
+	flushes, failures, loads, grants atomic.Int64
 }
 
 // BatchOptions configure a Batch.
@@ -77,9 +80,10 @@ type BatchOptions struct {
 type batch struct {
 	accounts accountMap[delta]
 	channels map[int]int64
+	leases   accountMap[leaseOp] // with leases: what happens to this node's claims
 }
 
-func (b *batch) size() int { return b.accounts.len() + len(b.channels) }
+func (b *batch) size() int { return b.accounts.len() + len(b.channels) + b.leases.len() }
 
 // accountMap is a map per kind keyed by id: an int key takes the runtime's
 // fast path, where an accountID key would be hashed as a struct on every
@@ -125,6 +129,7 @@ type BatchStats struct {
 	Flushes       int64 // successful flushes that wrote something
 	FailedFlushes int64 // flushes rolled back (their deltas were kept)
 	Loads         int64 // balances read from the database
+	Grants        int64 // leases granted (with leases)
 	Accounts      int   // users and tokens held in memory
 }
 
@@ -146,21 +151,22 @@ func BatchFor(s *model.Store, o BatchOptions) *Batch { return NewBatch(s.Gorm(),
 
 // Reserve implements model.QuotaLedger.
 func (l *Batch) Reserve(ctx context.Context, r model.Reservation) error {
+	// The user's account, then the token's unless it is unlimited.
+	ids, n := accounts(r)
 	for {
 		l.mu.Lock()
 		if l.closed {
 			l.mu.Unlock()
 			return l.direct.Reserve(ctx, r)
 		}
-		// The user's account, then the token's unless it is unlimited.
-		u := l.accounts[userKind][r.UserID]
-		var t *account
-		if !r.Unlimited {
-			t = l.accounts[tokenKind][r.TokenID]
+		var as [2]*account
+		for i, id := range ids[:n] {
+			if as[i] = l.accounts[id.kind][id.id]; as[i] == nil && l.lease != nil {
+				as[i] = l.account(id) // a lease starts empty: the check below asks for one
+			}
 		}
-		if !u.isLoaded() || (!r.Unlimited && !t.isLoaded()) {
+		if l.lease == nil && (!as[0].isLoaded() || (n > 1 && !as[1].isLoaded())) {
 			l.mu.Unlock()
-			ids, n := accounts(r)
 			if err := l.load(ctx, ids[:n]); err != nil {
 				return err
 			}
@@ -168,20 +174,34 @@ func (l *Batch) Reserve(ctx context.Context, r model.Reservation) error {
 		}
 		// Same conditions as Direct's WHERE quota >= ? AND quota > 0,
 		// checked for both before either moves, like its transaction.
-		if !u.canSpend(r.Amount) {
+		short := -1
+		for i := range n {
+			if !as[i].canSpend(r.Amount) {
+				short = i
+				break
+			}
+		}
+		if short < 0 {
+			for _, a := range as[:n] {
+				a.move(-r.Amount)
+			}
 			l.mu.Unlock()
-			return userKind.table().exhausted
+			return nil
 		}
-		if t != nil && !t.canSpend(r.Amount) {
-			l.mu.Unlock()
-			return tokenKind.table().exhausted
-		}
-		u.move(-r.Amount)
-		if t != nil {
-			t.move(-r.Amount)
-		}
+		lease := l.lease != nil
 		l.mu.Unlock()
-		return nil
+		if !lease {
+			return ids[short].kind.table().exhausted
+		}
+		// Each round either reserves or follows a grant that took more of
+		// the free balance (a finite amount) for some reservation of this
+		// node: the loop ends.
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := l.grant(ctx, ids[short], r.Amount); err != nil {
+			return err
+		}
 	}
 }
 
@@ -317,7 +337,8 @@ func (l *Batch) readBalance(ctx context.Context, id accountID) (int64, error) {
 // Forget drops the user's in-memory balance: the next Reserve reads it from
 // the database again (plus pending deltas). Call it after a delete;
 // relative admin writes (top-up, redemption: quota = quota + ?) go through
-// Credit.
+// Credit. With leases it gives the unspent lease back (recorded by the next
+// flush): the next Reserve asks for a new grant, which sees the change.
 func (l *Batch) Forget(userID int) { l.forget(accountID{userKind, userID}) }
 
 // ForgetToken is Forget for a token's remain_quota.
@@ -328,6 +349,9 @@ func (l *Batch) forget(id accountID) {
 	defer l.mu.Unlock()
 	if a, _ := l.accounts.get(id); a != nil {
 		a.loaded = false
+		if l.lease != nil {
+			a.forgetLease()
+		}
 	}
 }
 
@@ -375,7 +399,7 @@ func (l *Batch) Stats() BatchStats {
 	l.mu.Lock()
 	n := l.accounts.len()
 	l.mu.Unlock()
-	return BatchStats{Flushes: l.flushes.Load(), FailedFlushes: l.failures.Load(), Loads: l.loads.Load(), Accounts: n}
+	return BatchStats{Flushes: l.flushes.Load(), FailedFlushes: l.failures.Load(), Loads: l.loads.Load(), Grants: l.grants.Load(), Accounts: n}
 }
 
 var (

@@ -18,10 +18,10 @@ import (
 // Credit implements model.QuotaAdmin: the write runs as Apply's, in the flush
 // transaction, and every in-memory balance is re-read afterwards.
 func (l *Batch) Credit(ctx context.Context, _ int, write func(tx model.Tx) (int64, error)) error {
-	return l.Apply(ctx, func(tx model.Tx) error {
+	return l.apply(ctx, func(tx model.Tx) error {
 		_, err := write(tx)
 		return err
-	})
+	}, false)
 }
 
 // Credit implements model.QuotaAdmin. The write runs in the batch's flush

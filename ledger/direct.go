@@ -4,8 +4,10 @@
 //
 // Three ledgers, each wrapping the one before: Direct writes every movement
 // to the database at once; Batch keeps movements in memory and flushes them
-// as relative updates once per BATCH_UPDATE_INTERVAL; Redis shares the live
-// balances of several gateway nodes in Redis over a Batch. Hold, the
+// as relative updates once per BATCH_UPDATE_INTERVAL, and with leases
+// (lease.go) lets several gateway nodes batch on one database, each spending
+// a share of a balance it claimed in the database; Redis shares the live
+// balances of several gateway nodes in Redis over a Batch instead. Hold, the
 // defaults on SQLite, keeps Batch's balances but bills each request at once
 // through model.GroupLedger (hold.go). Users and tokens
 // are one account type (account.go): the same code moves both.

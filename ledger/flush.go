@@ -30,15 +30,39 @@ func (l *Batch) Flush(ctx context.Context) error {
 // in-memory balance so the next Reserve reads the new values. Movements made
 // before Apply land before the write, movements made during or after it land
 // after, exactly as with Direct. If write fails nothing is applied and the
-// deltas stay pending.
+// deltas stay pending. With leases, every node's claim on a balance the write
+// sets is revoked in the same transaction (lease.go).
 func (l *Batch) Apply(ctx context.Context, write func(tx model.Tx) error) error {
-	l.flushMu.Lock()
-	defer l.flushMu.Unlock()
-	return l.flushLocked(ctx, func(tx *gorm.DB) error { return write(model.NewTx(tx)) })
+	return l.apply(ctx, write, true)
 }
 
-// flushLocked is one flush; the caller holds flushMu.
-func (l *Batch) flushLocked(ctx context.Context, write func(tx *gorm.DB) error) error {
+// apply is Apply; revoke false (Credit's relative writes) keeps the leases,
+// which a credit cannot invalidate.
+func (l *Batch) apply(ctx context.Context, write func(tx model.Tx) error, revoke bool) error {
+	l.flushMu.Lock()
+	defer l.flushMu.Unlock()
+	if l.lease == nil || !revoke {
+		return l.flushLocked(ctx, func(tx *gorm.DB) ([]accountID, error) { return nil, write(model.NewTx(tx)) })
+	}
+	// Only the admin's write is watched: the flush's own relative updates
+	// of the same columns revoke nothing.
+	w := &quotaWatch{}
+	return l.flushLocked(ctx, func(tx *gorm.DB) ([]accountID, error) {
+		watched := tx.WithContext(context.WithValue(tx.Statement.Context, quotaWatchKey{}, w))
+		if err := write(model.NewTx(watched)); err != nil {
+			return nil, err
+		}
+		if w.err != nil {
+			return nil, w.err
+		}
+		return revokeLeases(tx, w.before)
+	})
+}
+
+// flushLocked is one flush; the caller holds flushMu. write, if set, runs
+// after the deltas in the same transaction and returns the accounts whose
+// leases it revoked.
+func (l *Batch) flushLocked(ctx context.Context, write func(tx *gorm.DB) ([]accountID, error)) error {
 	l.mu.Lock()
 	b := l.takeLocked()
 	l.mu.Unlock()
@@ -51,14 +75,24 @@ func (l *Batch) flushLocked(ctx context.Context, write func(tx *gorm.DB) error) 
 	}
 
 	var balances map[accountID]int64
+	var revoked []accountID
 	err := l.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if err := applyBatch(tx, b); err != nil {
 			return err
 		}
-		if write != nil {
-			if err := write(tx); err != nil {
+		if l.lease != nil {
+			if err := l.lease.writeLeases(tx, b); err != nil {
 				return err
 			}
+		}
+		if write != nil {
+			var err error
+			if revoked, err = write(tx); err != nil {
+				return err
+			}
+		}
+		if l.lease != nil {
+			return nil // Reserve checks leases, not these balances
 		}
 		// Read back inside the transaction: the values include our deltas
 		// and whatever other writers committed before us.
@@ -78,6 +112,9 @@ func (l *Batch) flushLocked(ctx context.Context, write func(tx *gorm.DB) error) 
 			l.onFlush(b.size(), err)
 		}
 		return err
+	}
+	if l.lease != nil {
+		l.leasesCommittedLocked(b, revoked)
 	}
 	if write != nil {
 		for _, a := range l.accounts.all {
@@ -101,10 +138,17 @@ func (l *Batch) flushLocked(ctx context.Context, write func(tx *gorm.DB) error) 
 // takeLocked moves every pending delta into a batch and marks it in flight.
 func (l *Batch) takeLocked() *batch {
 	b := &batch{accounts: newAccountMap[delta](), channels: l.channels}
+	if l.lease != nil {
+		b.leases = newAccountMap[leaseOp]()
+	}
 	for id, a := range l.accounts.all {
-		if a.pending != (delta{}) {
-			b.accounts.set(id, a.pending)
+		spent := a.pending
+		if spent != (delta{}) {
+			b.accounts.set(id, spent)
 			a.pending = delta{}
+		}
+		if l.lease != nil {
+			l.lease.takeLeaseLocked(b, id, a, spent, l.closed)
 		}
 	}
 	l.channels = make(map[int]int64)
@@ -128,7 +172,7 @@ func (l *Batch) mergeLocked(b *batch) {
 func (l *Batch) forgetIdleLocked(b *batch) {
 	for k, km := range l.accounts {
 		for id, a := range km {
-			if _, moved := b.accounts[k][id]; !moved && a.pending == (delta{}) {
+			if _, moved := b.accounts[k][id]; !moved && a.pending == (delta{}) && (l.lease == nil || a.leaseIdle()) {
 				delete(km, id)
 			}
 		}
