@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -29,6 +30,10 @@ func TestLedgerExactAcrossSIGKILL(t *testing.T) {
 	dbPath := filepath.Join(dir, "one-api.db")
 	tokens, userInitial := seedLedgerDB(t, dbPath, up.URL)
 	gw := startGateway(t, dir, map[string]string{"SQLITE_PATH": dbPath, "ACCESS_LOG_ENABLED": "false"})
+	// The operator's sign that the defaults hold reservations in memory.
+	if line := "quota reservations held in memory"; !strings.Contains(gw.out.String(), line) {
+		t.Fatalf("start-up output lacks %q:\n%s", line, gw.out.String())
+	}
 
 	const workers, killAfter = 64, 1500
 	type done struct {

@@ -12,6 +12,7 @@ import (
 
 	"gorm.io/gorm"
 
+	"one-api/internal/testdb"
 	"one-api/model"
 )
 
@@ -294,25 +295,11 @@ func TestLeaseAbsoluteEditRevokes(t *testing.T) {
 func failAll(t testing.TB, db *gorm.DB) *atomic.Bool {
 	t.Helper()
 	down := new(atomic.Bool)
-	fail := func(tx *gorm.DB) {
+	testdb.OnEveryStatement(t, db, "test:down", func(tx *gorm.DB) {
 		if down.Load() {
 			tx.AddError(errors.New("connection refused"))
 		}
-	}
-	cb := db.Callback()
-	const name = "test:down"
-	for _, err := range []error{
-		cb.Query().Before("gorm:query").Register(name, fail),
-		cb.Create().Before("gorm:create").Register(name, fail),
-		cb.Update().Before("gorm:update").Register(name, fail),
-		cb.Delete().Before("gorm:delete").Register(name, fail),
-		cb.Row().Before("gorm:row").Register(name, fail),
-		cb.Raw().Before("gorm:raw").Register(name, fail),
-	} {
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	})
 	return down
 }
 

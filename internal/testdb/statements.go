@@ -12,22 +12,28 @@ import (
 func CountStatements(t testing.TB, db *gorm.DB) *atomic.Int64 {
 	t.Helper()
 	n := new(atomic.Int64)
-	count := func(*gorm.DB) { n.Add(1) }
+	OnEveryStatement(t, db, "testdb:count", func(*gorm.DB) { n.Add(1) })
+	return n
+}
+
+// OnEveryStatement runs fn before every SQL statement gorm sends on db from
+// now on (queries, creates, updates, deletes, Row and Raw/Exec), under the
+// callback name given: a test counts statements or fails them with it.
+func OnEveryStatement(t testing.TB, db *gorm.DB, name string, fn func(*gorm.DB)) {
+	t.Helper()
 	cb := db.Callback()
-	const name = "testdb:count"
 	for _, err := range []error{
-		cb.Query().Before("gorm:query").Register(name, count),
-		cb.Create().Before("gorm:create").Register(name, count),
-		cb.Update().Before("gorm:update").Register(name, count),
-		cb.Delete().Before("gorm:delete").Register(name, count),
-		cb.Row().Before("gorm:row").Register(name, count),
-		cb.Raw().Before("gorm:raw").Register(name, count),
+		cb.Query().Before("gorm:query").Register(name, fn),
+		cb.Create().Before("gorm:create").Register(name, fn),
+		cb.Update().Before("gorm:update").Register(name, fn),
+		cb.Delete().Before("gorm:delete").Register(name, fn),
+		cb.Row().Before("gorm:row").Register(name, fn),
+		cb.Raw().Before("gorm:raw").Register(name, fn),
 	} {
 		if err != nil {
-			t.Fatalf("register callback: %v", err)
+			t.Fatalf("register callback %s: %v", name, err)
 		}
 	}
-	return n
 }
 
 // ErrInjected is the error FailStatements injects.
